@@ -1,0 +1,42 @@
+# effnb: two commands do everything on a fresh machine (see README):
+#   make course   -> opens JupyterLab on notebooks/      (make run-notebooks: headless, writes figures/)
+#   make test     -> lint + every test + every notebook (nbval) + the browser test of the widgets
+# Each creates .venv on first use. Torch is installed first, pinned, so that the wide range in
+# pyproject.toml does not pull a 5 GB CUDA build here; GPU users: make TORCH_SPEC="torch" ...
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.effnb-installed
+
+.PHONY: course run-notebooks test lint format venv clean-venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet -e ".[course,test]"
+	touch $(STAMP)
+
+course: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
+
+run-notebooks: $(STAMP)
+	$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=900 notebooks/[0-9]*.ipynb
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: lint
+	$(PY) -m pytest -q --durations=15 --nbval-lax tests notebooks
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,103 @@
+"""The container every effnb model is: stem -> stages -> head -> classifier.
+
+All families share it, so the cost model, BatchNorm folding and the latency harness see
+the same named parts everywhere: ``stem`` (and ``stem_pool``), ``stages`` (one
+``nn.Sequential`` per stage of the paper's table), ``head`` (the last 1x1 conv) and
+``classifier`` (pool -> optional hidden layer -> dropout -> linear).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from effnb._checks import check_int, check_probability
+from effnb.layers import LayerFactory, _create_act
+
+
+class ClassifierHead(nn.Module):
+    """Global average pool -> [hidden linear + act] -> dropout -> linear.
+
+    MobileNetV3 and GhostNet have the hidden layer (1280 units); the others go straight
+    from the pooled features to the logits. Params = (C*H + H) + (H*K + K) with a hidden
+    layer of H units, else C*K + K, for C features and K classes.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        num_classes: int,
+        dropout: float = 0.0,
+        hidden_features: int | None = None,
+        hidden_act: str | LayerFactory | None = None,
+    ) -> None:
+        super().__init__()
+        num_classes = check_int("num_classes", num_classes)
+        dropout = check_probability("dropout", dropout)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.flatten = nn.Flatten(1)
+        if hidden_features:
+            self.pre_logits = nn.Sequential()
+            self.pre_logits.add_module("fc", nn.Linear(in_features, hidden_features))
+            self.pre_logits.add_module("act", _create_act(hidden_act))
+            in_features = hidden_features
+        else:
+            self.pre_logits = nn.Identity()
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(in_features, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.flatten(self.pool(x))  # (B, C)
+        x = self.pre_logits(x)
+        x = self.dropout(x)
+        return self.fc(x)  # (B, num_classes)
+
+
+class EfficientCNN(nn.Module):
+    """stem -> [stem_pool] -> stages -> head -> classifier, with an input check.
+
+    ``total_stride`` is the product of all strides (32 for every model here), so the
+    smallest input that still leaves one pixel for the head is total_stride x total_stride.
+    """
+
+    def __init__(
+        self,
+        stem: nn.Module,
+        stages: list[nn.Module],
+        head: nn.Module,
+        classifier: nn.Module,
+        *,
+        stem_pool: nn.Module | None = None,
+        in_chans: int = 3,
+        total_stride: int = 32,
+        default_input_size: int = 224,
+        name: str = "",
+    ) -> None:
+        super().__init__()
+        self.stem = stem
+        self.stem_pool = stem_pool if stem_pool is not None else nn.Identity()
+        self.stages = nn.Sequential(*stages)
+        self.head = head
+        self.classifier = classifier
+        self.in_chans = in_chans
+        self.total_stride = total_stride
+        self.default_input_size = default_input_size
+        self.name = name
+
+    def check_input(self, x: torch.Tensor) -> None:
+        """Raise ValueError unless x is (B, in_chans, H, W) with H, W >= total_stride."""
+        if x.ndim != 4 or x.shape[1] != self.in_chans or min(x.shape[-2:]) < self.total_stride:
+            raise ValueError(
+                f"{self.name or type(self).__name__} expects input of shape "
+                f"(batch, {self.in_chans}, H, W) with H, W >= {self.total_stride} (its total stride; "
+                f"native size {self.default_input_size}x{self.default_input_size}), got {tuple(x.shape)}"
+            )
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        x = self.stem_pool(self.stem(x))
+        x = self.stages(x)
+        return self.head(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.forward_features(x))

@@ -1,0 +1,45 @@
+"""One figure style for the course, and ``save_figure`` into ``figures/NN-name.png``."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+
+import matplotlib.pyplot as plt
+
+__all__ = ["FIGURES_DIR", "figure", "save_figure"]
+
+FIGURES_DIR = pathlib.Path(
+    os.environ.get("EFFNB_FIGURES", pathlib.Path(__file__).resolve().parent.parent / "figures")
+)
+_NAME = re.compile(r"^\d\d-[a-z0-9][a-z0-9-]*$")
+
+STYLE = {
+    "figure.dpi": 100,
+    "savefig.dpi": 110,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "font.size": 10,
+    "legend.frameon": False,
+}
+
+
+def figure(nrows: int = 1, ncols: int = 1, width: float = 6.4, height: float = 4.0, **kwargs):
+    """``plt.subplots`` in the course style: returns (fig, ax or axes)."""
+    with plt.rc_context(STYLE):
+        return plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), **kwargs)
+
+
+def save_figure(fig, name: str) -> pathlib.Path:
+    """Save ``fig`` as ``figures/<name>.png``; ``name`` is 'NN-topic', NN the notebook number."""
+    if not _NAME.match(name):
+        raise ValueError(
+            f"figure name must look like 'NN-some-name' (notebook number first), got {name!r}"
+        )
+    FIGURES_DIR.mkdir(parents=True, exist_ok=True)
+    path = FIGURES_DIR / f"{name}.png"
+    fig.savefig(path, bbox_inches="tight")
+    return path
