@@ -84,6 +84,21 @@ class EfficientCNN(nn.Module):
         self.default_input_size = default_input_size
         self.name = name
 
+    def small_input(self) -> EfficientCNN:
+        """Adapt the network to small images (8x8 digits upsampled to 16-32 px, CIFAR's 32 px).
+
+        The stem conv's stride becomes 1 and the stem max pool (ShuffleNetV2) is removed, so
+        the total stride drops from 32 to 16 (ShuffleNetV2: 8). Parameters are unchanged;
+        MACs at a given input grow by the square of the removed stride. Returns ``self``.
+        """
+        factor = self.stem.conv.stride[0]
+        self.stem.conv.stride = (1, 1)
+        if not isinstance(self.stem_pool, nn.Identity):
+            factor *= 2
+            self.stem_pool = nn.Identity()
+        self.total_stride //= factor
+        return self
+
     def check_input(self, x: torch.Tensor) -> None:
         """Raise ValueError unless x is (B, in_chans, H, W) with H, W >= total_stride."""
         if x.ndim != 4 or x.shape[1] != self.in_chans or min(x.shape[-2:]) < self.total_stride:

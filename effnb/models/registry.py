@@ -53,11 +53,18 @@ def model_info(name: str) -> ModelInfo:
     return _REGISTRY[name]
 
 
-def create_model(name: str, **kwargs) -> nn.Module:
-    """Build a registered model, e.g. ``create_model('mobilenet_v2', width_mult=0.5, num_classes=10)``."""
+def create_model(name: str, *, small_input: bool = False, **kwargs) -> nn.Module:
+    """Build a registered model, e.g. ``create_model('mobilenet_v2', width_mult=0.5, num_classes=10)``.
+
+    ``small_input=True`` removes the stem's downsampling for 16-32 px images (see
+    ``EfficientCNN.small_input``).
+    """
     info = model_info(name)
     params = inspect.signature(info.builder).parameters
     unknown = [k for k in kwargs if k not in params]
     if unknown:
-        raise TypeError(f"{name} got unexpected argument(s) {unknown}; it takes {sorted(params)}")
-    return info.builder(**kwargs)
+        raise TypeError(
+            f"{name} got unexpected argument(s) {unknown}; it takes {sorted(params) + ['small_input']}"
+        )
+    model = info.builder(**kwargs)
+    return model.small_input() if small_input else model

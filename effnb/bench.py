@@ -1,0 +1,268 @@
+"""Latency of models and blocks on this machine's CPU, and on CUDA when there is one.
+
+Everything goes through ``torch.utils.benchmark.Timer``: warm-up calls first, an explicit
+thread count, CUDA synchronisation around each timed call on a GPU, eval mode under
+``torch.inference_mode``. Results are ``LatencyRecord`` values with the device, threads,
+batch, input shape, median and spread (interquartile range), so a table always says what
+was measured where. Notebook 00 explains why one ``time.time()`` around one call lies.
+
+On a shared machine absolute times drift by 10% or more between runs; ``compare_latency``
+measures several models in interleaved rounds and reports per-round ratios, which are
+what to trust.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+from torch.utils import benchmark
+
+from effnb._checks import check_int, check_module
+
+__all__ = [
+    "Comparison",
+    "LatencyRecord",
+    "available_devices",
+    "compare_latency",
+    "format_records",
+    "measure_latency",
+    "resolve_device",
+    "sync_fn",
+]
+
+InputSize = int | Sequence[int]
+
+
+@dataclass(frozen=True)
+class LatencyRecord:
+    """One latency measurement: median and spread of per-call times in milliseconds."""
+
+    label: str
+    device: str
+    threads: int
+    batch: int
+    input_shape: tuple[int, ...]  # (C, H, W) of one sample
+    median_ms: float
+    iqr_ms: float  # interquartile range of the per-call times
+    min_ms: float
+    times_ms: tuple[float, ...] = field(repr=False)
+    torch_version: str = torch.__version__
+
+    @property
+    def spread_pct(self) -> float:
+        """IQR as a percentage of the median."""
+        return 100.0 * self.iqr_ms / self.median_ms if self.median_ms else float("nan")
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("times_ms")
+        return d
+
+
+def available_devices() -> list[str]:
+    """'cpu', plus 'cuda' when a GPU is usable."""
+    return ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+
+
+def resolve_device(device: str | torch.device | None = "cpu") -> torch.device:
+    """'auto' (or None) picks CUDA when available, else CPU; asking for CUDA without one is an error."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}"
+        ) from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} was requested but CUDA is not available here; use 'cpu' or 'auto'"
+        )
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}")
+    return dev
+
+
+def sync_fn(device: torch.device) -> Callable[[], None]:
+    """What to call after a timed step: ``torch.cuda.synchronize`` on a GPU (kernels run
+    asynchronously, so without it we would time the launch, not the work), nothing on CPU."""
+    if device.type == "cuda":
+        return lambda: torch.cuda.synchronize(device)
+    return lambda: None
+
+
+def _input_shape(model: nn.Module, input_size: InputSize) -> tuple[int, ...]:
+    in_chans = getattr(model, "in_chans", 3)
+    if isinstance(input_size, bool):
+        raise TypeError(
+            f"input_size must be an int or a (C, H, W) / (H, W) tuple, got {input_size!r}"
+        )
+    if isinstance(input_size, int):
+        return (in_chans, check_int("input_size", input_size), input_size)
+    shape = tuple(input_size)
+    if len(shape) == 2:
+        shape = (in_chans, *shape)
+    if not shape or not all(
+        isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape
+    ):
+        raise ValueError(
+            f"input_size must be positive ints, (C, H, W), (H, W) or one int, got {input_size!r}"
+        )
+    return shape
+
+
+def _prepare(
+    model: nn.Module, input_size: InputSize, batch: int, device: torch.device, channels_last: bool
+) -> tuple[Callable[[], None], tuple[int, ...]]:
+    check_module("model", model)
+    batch = check_int("batch", batch)
+    shape = _input_shape(model, input_size)
+    model = model.to(device).eval()
+    x = torch.randn(batch, *shape, device=device)
+    if channels_last and x.ndim == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    check = getattr(model, "check_input", None)
+    if check is not None:
+        check(x)  # a clear error before any timing
+    sync = sync_fn(device)
+
+    def step() -> None:
+        with torch.inference_mode():
+            model(x)
+        sync()
+
+    return step, shape
+
+
+def measure_latency(
+    model: nn.Module,
+    input_size: InputSize = 224,
+    *,
+    batch: int = 1,
+    device: str | torch.device = "cpu",
+    threads: int | None = None,
+    warmup: int = 3,
+    min_run_time: float = 0.5,
+    channels_last: bool = False,
+    label: str | None = None,
+) -> LatencyRecord:
+    """Median latency of one forward pass (ms), with ``warmup`` untimed calls first.
+
+    ``threads`` defaults to ``torch.get_num_threads()`` and is recorded. ``min_run_time``
+    is the seconds ``Timer.blocked_autorange`` spends; each of its blocks averages several
+    calls, and the record holds the per-call time of every block.
+    """
+    dev = resolve_device(device)
+    threads = check_int("threads", threads if threads is not None else torch.get_num_threads())
+    step, shape = _prepare(model, input_size, batch, dev, channels_last)
+    for _ in range(check_int("warmup", warmup, minimum=0)):
+        step()
+    timer = benchmark.Timer(stmt="step()", globals={"step": step}, num_threads=threads)
+    m = timer.blocked_autorange(min_run_time=min_run_time)
+    return _record(
+        label or type(model).__name__, dev, threads, batch, shape, [t * 1e3 for t in m.times]
+    )
+
+
+def _record(
+    label: str, dev: torch.device, threads: int, batch: int, shape, times_ms: list[float]
+) -> LatencyRecord:
+    times_sorted = sorted(times_ms)
+    q = statistics.quantiles(times_sorted, n=4) if len(times_sorted) > 1 else [times_sorted[0]] * 3
+    return LatencyRecord(
+        label=label,
+        device=str(dev),
+        threads=threads,
+        batch=batch,
+        input_shape=tuple(shape),
+        median_ms=statistics.median(times_sorted),
+        iqr_ms=q[2] - q[0],
+        min_ms=times_sorted[0],
+        times_ms=tuple(times_ms),
+    )
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Interleaved measurements of several models: one record each, plus per-round times."""
+
+    records: dict[str, LatencyRecord]
+    rounds: dict[str, tuple[float, ...]]  # label -> per-round median (ms)
+
+    def ratio(self, label: str, baseline: str) -> float:
+        """Median over rounds of time(label) / time(baseline): < 1 means faster than baseline."""
+        for name in (label, baseline):
+            if name not in self.rounds:
+                raise ValueError(f"unknown label {name!r}; measured: {list(self.rounds)}")
+        return statistics.median(
+            a / b for a, b in zip(self.rounds[label], self.rounds[baseline], strict=True)
+        )
+
+    def speedup(self, label: str, baseline: str) -> float:
+        """Median over rounds of time(baseline) / time(label): > 1 means faster than baseline."""
+        return statistics.median(
+            b / a for a, b in zip(self.rounds[label], self.rounds[baseline], strict=True)
+        )
+
+
+def compare_latency(
+    models: Mapping[str, nn.Module],
+    input_size: InputSize | Mapping[str, InputSize] = 224,
+    *,
+    batch: int = 1,
+    device: str | torch.device = "cpu",
+    threads: int | None = None,
+    rounds: int = 10,
+    min_run_time: float = 0.2,
+    warmup: int = 3,
+    channels_last: bool | Mapping[str, bool] = False,
+) -> Comparison:
+    """Measure several models in ``rounds`` interleaved rounds (order rotated each round).
+
+    Each round times every model for ``min_run_time`` seconds; a model's record holds its
+    per-round medians, so drift on a shared machine hits all models alike and
+    ``Comparison.ratio`` (median of per-round ratios) stays trustworthy.
+    """
+    if not isinstance(models, Mapping) or not models:
+        raise TypeError("models must be a non-empty mapping of label -> nn.Module")
+    dev = resolve_device(device)
+    threads = check_int("threads", threads if threads is not None else torch.get_num_threads())
+    rounds = check_int("rounds", rounds)
+    steps, shapes = {}, {}
+    for label, model in models.items():
+        size = input_size[label] if isinstance(input_size, Mapping) else input_size
+        cl = channels_last[label] if isinstance(channels_last, Mapping) else channels_last
+        steps[label], shapes[label] = _prepare(model, size, batch, dev, cl)
+        for _ in range(check_int("warmup", warmup, minimum=0)):
+            steps[label]()
+    labels = list(models)
+    per_round: dict[str, list[float]] = {label: [] for label in labels}
+    for r in range(rounds):
+        order = labels[r % len(labels) :] + labels[: r % len(labels)]
+        for label in order:
+            timer = benchmark.Timer(
+                stmt="step()", globals={"step": steps[label]}, num_threads=threads
+            )
+            per_round[label].append(timer.blocked_autorange(min_run_time=min_run_time).median * 1e3)
+    records = {
+        label: _record(label, dev, threads, batch, shapes[label], per_round[label])
+        for label in labels
+    }
+    return Comparison(records=records, rounds={k: tuple(v) for k, v in per_round.items()})
+
+
+def format_records(records: Sequence[LatencyRecord] | Mapping[str, LatencyRecord]) -> str:
+    """A plain-text table: label, device, threads, batch, input, median ms, IQR ms."""
+    recs = list(records.values()) if isinstance(records, Mapping) else list(records)
+    head = f"{'model':24s} {'device':7s} {'thr':>3s} {'batch':>5s} {'input':>13s} {'median ms':>10s} {'IQR ms':>8s}"
+    lines = [head, "-" * len(head)]
+    for r in recs:
+        shape = "x".join(map(str, r.input_shape))
+        lines.append(
+            f"{r.label:24s} {r.device:7s} {r.threads:>3d} {r.batch:>5d} {shape:>13s} {r.median_ms:>10.2f} {r.iqr_ms:>8.2f}"
+        )
+    return "\n".join(lines)
