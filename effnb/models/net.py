@@ -83,6 +83,22 @@ class EfficientCNN(nn.Module):
         self.total_stride = total_stride
         self.default_input_size = default_input_size
         self.name = name
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Initialise as torchvision's MobileNets do: convs Kaiming-normal (fan_out), BatchNorm
+        scale 1 and shift 0, linear layers N(0, 0.01^2), biases 0."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out")
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.modules.batchnorm._BatchNorm):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0.0, 0.01)
+                nn.init.zeros_(m.bias)
 
     def small_input(self) -> EfficientCNN:
         """Adapt the network to small images (8x8 digits upsampled to 16-32 px, CIFAR's 32 px).
