@@ -137,7 +137,7 @@ class LayerCost:
     output_shape: tuple[int, ...]
     params: int
     macs: int
-    activation_bytes: int  # bytes of this layer's output tensor
+    activation_bytes: int  # bytes of new storage for this layer's output (0 if in place / pass-through)
 
     @property
     def flops(self) -> int:
@@ -228,6 +228,11 @@ def _bytes_of(shape: tuple[int, ...], element_size: int = 4) -> int:
     return n * element_size
 
 
+def _same_storage(inp: torch.Tensor | None, out: torch.Tensor) -> bool:
+    """True when a layer wrote in place or passed its input through (no new activation memory)."""
+    return inp is not None and inp.untyped_storage().data_ptr() == out.untyped_storage().data_ptr()
+
+
 def _layer_macs(module: nn.Module, inp: torch.Tensor, out: torch.Tensor, count_bn: bool) -> int:
     if isinstance(module, nn.Conv2d):
         k_h, k_w = module.kernel_size
@@ -297,7 +302,7 @@ def profile(
                 output_shape=tuple(out.shape),
                 params=params,
                 macs=_layer_macs(module, inp, out, count_bn),
-                activation_bytes=out.numel() * out.element_size(),
+                activation_bytes=0 if _same_storage(inp, out) else out.numel() * out.element_size(),
             )
         )
 
