@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.effnb-installed
 
-.PHONY: course run-notebooks test lint format venv clean-venv
+.PHONY: course run-notebooks test lint format venv clean-venv browser-deps
 
 venv: $(STAMP)
 
@@ -35,7 +35,19 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: lint
+# The browser test (tests/test_browser.py) drives Debian's chromium through Playwright from PyPI;
+# nothing downloads a browser (never `playwright install`). As root, install it if missing.
+browser-deps:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; \
+	else \
+		echo "browser test: /usr/bin/chromium is missing; install it with:"; \
+		echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends chromium"; \
+		echo "  (without it the browser test is skipped, except under CI=true where it fails)"; \
+	fi
+
+test: lint browser-deps
 	$(PY) -m pytest -q --durations=15 --nbval-lax tests notebooks
 
 clean-venv:

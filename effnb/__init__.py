@@ -7,5 +7,12 @@ from effnb.bench import compare_latency, measure_latency
 from effnb.costs import profile
 from effnb.models import create_model, list_models, model_info
 
-__all__ = ["compare_latency", "create_model", "list_models", "measure_latency", "model_info", "profile"]
+__all__ = [
+    "compare_latency",
+    "create_model",
+    "list_models",
+    "measure_latency",
+    "model_info",
+    "profile",
+]
 __version__ = "0.1.0"
