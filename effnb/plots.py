@@ -8,7 +8,7 @@ import re
 
 import matplotlib.pyplot as plt
 
-__all__ = ["FIGURES_DIR", "figure", "save_figure"]
+__all__ = ["FIGURES_DIR", "figure", "save_figure", "use_style"]
 
 FIGURES_DIR = pathlib.Path(
     os.environ.get("EFFNB_FIGURES", pathlib.Path(__file__).resolve().parent.parent / "figures")
@@ -27,14 +27,22 @@ STYLE = {
 }
 
 
+def use_style() -> None:
+    """Apply the course style globally (a context manager would close inline figures early)."""
+    plt.rcParams.update(STYLE)
+
+
 def figure(nrows: int = 1, ncols: int = 1, width: float = 6.4, height: float = 4.0, **kwargs):
     """``plt.subplots`` in the course style: returns (fig, ax or axes)."""
-    with plt.rc_context(STYLE):
-        return plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), **kwargs)
+    use_style()
+    return plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), **kwargs)
 
 
-def save_figure(fig, name: str) -> pathlib.Path:
-    """Save ``fig`` as ``figures/<name>.png``; ``name`` is 'NN-topic', NN the notebook number."""
+def save_figure(fig, name: str) -> pathlib.PurePosixPath:
+    """Save ``fig`` as ``figures/<name>.png``; ``name`` is 'NN-topic', NN the notebook number.
+
+    Returns the path relative to the project ('figures/NN-topic.png'), the same on every machine.
+    """
     if not _NAME.match(name):
         raise ValueError(
             f"figure name must look like 'NN-some-name' (notebook number first), got {name!r}"
@@ -42,4 +50,4 @@ def save_figure(fig, name: str) -> pathlib.Path:
     FIGURES_DIR.mkdir(parents=True, exist_ok=True)
     path = FIGURES_DIR / f"{name}.png"
     fig.savefig(path, bbox_inches="tight")
-    return path
+    return pathlib.PurePosixPath(FIGURES_DIR.name, path.name)
