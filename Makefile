@@ -47,8 +47,10 @@ browser-deps:
 		echo "  (without it the browser test is skipped, except under CI=true where it fails)"; \
 	fi
 
+# EFFNB_FIGURES: notebooks executed by the tests save their figures to a scratch folder, so a test
+# run never rewrites figures/ (make run-notebooks does that).
 test: lint browser-deps
-	$(PY) -m pytest -q --durations=15 --nbval-lax tests notebooks
+	EFFNB_FIGURES=$$(mktemp -d) $(PY) -m pytest -q --durations=15 --nbval-lax tests notebooks
 
 clean-venv:
 	rm -rf $(VENV)

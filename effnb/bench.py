@@ -35,6 +35,7 @@ __all__ = [
 ]
 
 InputSize = int | Sequence[int]
+MIN_SAMPLES = 5  # fewest per-call times a record holds, so its spread means something
 
 
 @dataclass(frozen=True)
@@ -152,9 +153,9 @@ def measure_latency(
 ) -> LatencyRecord:
     """Median latency of one forward pass (ms), with ``warmup`` untimed calls first.
 
-    ``threads`` defaults to ``torch.get_num_threads()`` and is recorded. ``min_run_time``
+    The model is put in eval mode and moved to ``device`` (it stays there). ``threads`` defaults to ``torch.get_num_threads()`` and is recorded. ``min_run_time``
     is the seconds ``Timer.blocked_autorange`` spends; each of its blocks averages several
-    calls, and the record holds the per-call time of every block.
+    calls, and the record holds the per-call time of every block (at least ``MIN_SAMPLES``).
     """
     dev = resolve_device(device)
     threads = check_int("threads", threads if threads is not None else torch.get_num_threads())
@@ -162,10 +163,13 @@ def measure_latency(
     for _ in range(check_int("warmup", warmup, minimum=0)):
         step()
     timer = benchmark.Timer(stmt="step()", globals={"step": step}, num_threads=threads)
-    m = timer.blocked_autorange(min_run_time=min_run_time)
-    return _record(
-        label or type(model).__name__, dev, threads, batch, shape, [t * 1e3 for t in m.times]
-    )
+    times = list(timer.blocked_autorange(min_run_time=min_run_time).times)
+    while (
+        len(times) < MIN_SAMPLES
+    ):  # a slow model fills min_run_time with one block: add single calls
+        times.append(timer.timeit(number=1).median)
+    label = label or type(model).__name__
+    return _record(label, dev, threads, batch, shape, [t * 1e3 for t in times])
 
 
 def _record(
@@ -201,6 +205,20 @@ class Comparison:
         return statistics.median(
             a / b for a, b in zip(self.rounds[label], self.rounds[baseline], strict=True)
         )
+
+    def ratio_spread(self, label: str, baseline: str) -> float:
+        """Interquartile range of the per-round ratios time(label) / time(baseline).
+
+        A ratio whose distance from 1 is smaller than this spread is not resolved by the run.
+        """
+        self.ratio(label, baseline)  # validates the labels
+        ratios = sorted(
+            a / b for a, b in zip(self.rounds[label], self.rounds[baseline], strict=True)
+        )
+        if len(ratios) < 2:
+            return float("nan")
+        q = statistics.quantiles(ratios, n=4)
+        return q[2] - q[0]
 
     def speedup(self, label: str, baseline: str) -> float:
         """Median over rounds of time(baseline) / time(label): > 1 means faster than baseline."""

@@ -29,7 +29,7 @@ def test_measure_latency_records_what_was_measured():
         (3, 16, 16),
     )
     assert rec.median_ms > 0 and rec.iqr_ms >= 0 and rec.min_ms <= rec.median_ms
-    assert len(rec.times_ms) >= 1 and rec.torch_version == torch.__version__
+    assert len(rec.times_ms) >= bench.MIN_SAMPLES and rec.torch_version == torch.__version__
     assert "median_ms" in rec.as_dict() and "times_ms" not in rec.as_dict()
 
 
@@ -99,6 +99,7 @@ def test_compare_latency_interleaves_rounds_and_reports_ratios():
     assert result.ratio("a", "a") == 1.0
     ratios = [a / b for a, b in zip(result.rounds["a"], result.rounds["b"], strict=True)]
     assert result.ratio("a", "b") == sorted(ratios)[1]
+    assert result.ratio_spread("a", "a") == 0.0 and result.ratio_spread("a", "b") >= 0.0
     with pytest.raises(ValueError, match="unknown label 'c'"):
         result.ratio("c", "a")
     text = bench.format_records(result.records)
