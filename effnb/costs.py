@@ -137,7 +137,7 @@ class LayerCost:
     output_shape: tuple[int, ...]
     params: int
     macs: int
-    activation_bytes: int  # bytes of new storage for this layer's output (0 if in place / pass-through)
+    activation_bytes: int  # new storage for the output; 0 if in place or passed through
 
     @property
     def flops(self) -> int:
