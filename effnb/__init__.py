@@ -5,11 +5,13 @@ The public surface; see README.md ("How the package is organised") for the layer
 
 from effnb.bench import compare_latency, measure_latency
 from effnb.costs import profile
+from effnb.deploy import deploy  # the function; the module stays importable as effnb.deploy
 from effnb.models import create_model, list_models, model_info
 
 __all__ = [
     "compare_latency",
     "create_model",
+    "deploy",
     "list_models",
     "measure_latency",
     "model_info",
