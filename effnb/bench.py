@@ -276,11 +276,12 @@ def compare_latency(
 def format_records(records: Sequence[LatencyRecord] | Mapping[str, LatencyRecord]) -> str:
     """A plain-text table: label, device, threads, batch, input, median ms, IQR ms."""
     recs = list(records.values()) if isinstance(records, Mapping) else list(records)
-    head = f"{'model':24s} {'device':7s} {'thr':>3s} {'batch':>5s} {'input':>13s} {'median ms':>10s} {'IQR ms':>8s}"
+    width = max([24] + [len(r.label) for r in recs])
+    head = f"{'model':{width}s} {'device':7s} {'thr':>3s} {'batch':>5s} {'input':>13s} {'median ms':>10s} {'IQR ms':>8s}"
     lines = [head, "-" * len(head)]
     for r in recs:
         shape = "x".join(map(str, r.input_shape))
         lines.append(
-            f"{r.label:24s} {r.device:7s} {r.threads:>3d} {r.batch:>5d} {shape:>13s} {r.median_ms:>10.2f} {r.iqr_ms:>8.2f}"
+            f"{r.label:{width}s} {r.device:7s} {r.threads:>3d} {r.batch:>5d} {shape:>13s} {r.median_ms:>10.2f} {r.iqr_ms:>8.2f}"
         )
     return "\n".join(lines)
