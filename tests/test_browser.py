@@ -595,10 +595,8 @@ def test_widget_slider_changes_output(
 ) -> None:
     """Run the notebook in JupyterLab, move its first slider, and see the output change."""
     nb_path = notebooks_dir() / notebook
-    if not nb_path.is_file():
-        # Lenient while the course notebooks are being written; to be removed once they exist.
-        pytest.skip(f"{nb_path} does not exist (yet): nothing to test in the browser")
-    # Only now start JupyterLab and Chromium (once per module), so a skip costs nothing.
+    assert nb_path.is_file(), f"{nb_path} does not exist: the browser test has nothing to open"
+    # Only now start JupyterLab and Chromium (once per module).
     lab_url: str = request.getfixturevalue("lab_url")
     browser_context: Any = request.getfixturevalue("browser_context")
 
