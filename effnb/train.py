@@ -1,0 +1,249 @@
+"""A small, seeded training loop: SGD with momentum, cosine learning rate, cross-entropy.
+
+Notebooks 05 (training the families on digits) and 06 (NAS: accuracy of each candidate)
+train through ``train``; it is deliberately plain so the notebooks can show it with
+``inspect.getsource``. What it guarantees:
+
+- Determinism on CPU: ``torch.manual_seed(config.seed)``, a seeded ``torch.Generator`` for
+  the shuffling, ``torch.use_deterministic_algorithms(True, warn_only=True)`` while it runs
+  and a fixed thread count, so two runs with the same seed and the same initial weights
+  give the same history to the last bit on the same machine. (Seed the model's
+  initialisation yourself: ``torch.manual_seed(0)`` before ``create_model``.)
+- The learning rate follows a cosine from ``lr`` to 0 over all steps (Loshchilov & Hutter,
+  SGDR, arXiv 1608.03983, without restarts): lr_t = lr * (1 + cos(pi * t / T)) / 2.
+- Weight decay applies to conv and linear weights only, not to BatchNorm or biases (decaying
+  a BN scale only fights the normalisation; standard in the MobileNet/EfficientNet recipes).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+
+from effnb._checks import check_int, check_module
+from effnb.bench import resolve_device
+
+__all__ = ["EpochStats", "TrainConfig", "TrainResult", "evaluate", "train"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train; every field is checked at construction."""
+
+    epochs: int = 10  # digits saturates in a handful of epochs; 10 leaves margin for tiny nets
+    batch_size: int = 64  # ~22 steps per epoch on 1,437 digits: enough updates, fast on CPU
+    lr: float = 0.05  # the usual SGD lr of 0.1 per 256 images scaled up for short runs with BN
+    momentum: float = 0.9  # the standard SGD momentum of the ResNet/MobileNet recipes
+    weight_decay: float = 5e-4  # common CIFAR-scale value; small data overfits without it
+    label_smoothing: float = 0.0  # off by default: digits is easy and smoothing blurs val loss
+    seed: int = 0  # seeds shuffling, dropout and drop-path: same seed -> same history
+    device: str = "cpu"  # CPU-first; "cuda" when effnb.bench.available_devices() lists it
+    threads: int | None = None  # None keeps torch.get_num_threads(); fixed counts reproduce
+    progress: bool = True  # a tqdm bar per run; turn off inside searches and tests
+
+    def __post_init__(self) -> None:
+        check_int("epochs", self.epochs)
+        check_int("batch_size", self.batch_size)
+        check_int("seed", self.seed, minimum=0)
+        for name in ("lr", "momentum", "weight_decay", "label_smoothing"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise TypeError(f"{name} must be a number, got {value!r}")
+            if not math.isfinite(value):
+                raise ValueError(f"{name} must be finite, got {value}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not 0.0 <= self.momentum < 1.0:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.threads is not None:
+            check_int("threads", self.threads)
+        if not isinstance(self.progress, bool):
+            raise TypeError(f"progress must be True or False, got {self.progress!r}")
+        if not isinstance(self.device, str):
+            raise TypeError(f"device must be a string such as 'cpu' or 'cuda', got {self.device!r}")
+        resolve_device(self.device)  # raises on an unknown or absent device
+
+    def replace(self, **overrides) -> TrainConfig:
+        """A copy with some fields changed; unknown names raise TypeError listing the fields."""
+        fields = [f.name for f in dataclasses.fields(self)]
+        unknown = sorted(set(overrides) - set(fields))
+        if unknown:
+            raise TypeError(f"unknown TrainConfig field(s) {unknown}; the fields are {fields}")
+        return dataclasses.replace(self, **overrides)
+
+
+@dataclass(frozen=True)
+class EpochStats:
+    """Mean training loss/accuracy over the epoch's batches, then a full validation pass."""
+
+    epoch: int  # 1-based
+    train_loss: float
+    train_acc: float
+    val_loss: float
+    val_acc: float
+    seconds: float  # wall time of the epoch (training + validation)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    history: tuple[EpochStats, ...]
+    final_val_acc: float
+    best_val_acc: float
+    seconds: float  # wall time of the whole run
+    params: int  # trainable + frozen parameters of the model
+
+
+def _check_dataset(name: str, dataset) -> Dataset:
+    if not isinstance(dataset, Dataset):
+        raise TypeError(f"{name} must be a torch Dataset, got {type(dataset).__name__}")
+    if len(dataset) == 0:
+        raise ValueError(f"{name} is empty")
+    return dataset
+
+
+def _batches(dataset: Dataset, batch_size: int, shuffle: bool, generator=None, drop_last=False):
+    """A DataLoader that indexes the dataset with whole index lists (one gather per batch).
+
+    TensorDataset accepts a list of indices, so this skips per-sample collation, which costs
+    more than the forward pass for 8x8-pixel digits.
+    """
+    sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
+    batches = BatchSampler(sampler, batch_size, drop_last=drop_last)
+    if isinstance(dataset, torch.utils.data.TensorDataset):
+        return DataLoader(dataset, sampler=batches, batch_size=None)
+    return DataLoader(dataset, batch_sampler=batches)
+
+
+def evaluate(
+    model: nn.Module, dataset: Dataset, batch_size: int = 256, device: str = "cpu"
+) -> tuple[float, float]:
+    """(mean cross-entropy loss, accuracy in [0, 1]) of ``model`` on ``dataset`` in eval mode.
+
+    The model's train/eval mode is restored afterwards.
+    """
+    check_module("model", model)
+    _check_dataset("dataset", dataset)
+    batch_size = check_int("batch_size", batch_size)
+    dev = resolve_device(device)
+    was_training = model.training
+    model.to(dev).eval()
+    total_loss, correct, n = 0.0, 0, 0
+    with torch.no_grad():
+        for x, y in _batches(dataset, batch_size, shuffle=False):
+            x, y = x.to(dev), y.to(dev)
+            logits = model(x)  # (B, num_classes)
+            total_loss += F.cross_entropy(logits, y, reduction="sum").item()
+            correct += (logits.argmax(1) == y).sum().item()
+            n += y.numel()
+    model.train(was_training)
+    return total_loss / n, correct / n
+
+
+def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+
+
+def train(
+    model: nn.Module,
+    train_set: Dataset,
+    val_set: Dataset,
+    config: TrainConfig | None = None,
+    **overrides,
+) -> TrainResult:
+    """Train ``model`` in place with SGD + momentum and a cosine schedule; return the history.
+
+    ``overrides`` are TrainConfig fields (``train(m, tr, va, epochs=3, progress=False)``);
+    an unknown name raises TypeError listing the fields. The last, incomplete training batch
+    is dropped (BatchNorm cannot normalise a batch of one). After each epoch the whole
+    ``val_set`` is evaluated with ``evaluate``.
+    """
+    check_module("model", model)
+    _check_dataset("train_set", train_set)
+    _check_dataset("val_set", val_set)
+    if config is None:
+        config = TrainConfig()
+    elif not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig or None, got {type(config).__name__}")
+    config = config.replace(**overrides)
+    if len(train_set) < config.batch_size:
+        raise ValueError(
+            f"batch_size={config.batch_size} is larger than the training set ({len(train_set)})"
+        )
+    from tqdm.auto import tqdm
+
+    dev = resolve_device(config.device)
+    old_threads = torch.get_num_threads()
+    old_det = torch.are_deterministic_algorithms_enabled()
+    old_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        torch.manual_seed(config.seed)
+        gen = torch.Generator().manual_seed(config.seed)
+        loader = _batches(train_set, config.batch_size, True, generator=gen, drop_last=True)
+        model.to(dev)
+        opt = torch.optim.SGD(
+            _param_groups(model, config.weight_decay),
+            lr=config.lr,
+            momentum=config.momentum,
+            nesterov=False,
+        )
+        total_steps = config.epochs * len(loader)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
+        history: list[EpochStats] = []
+        start = time.perf_counter()
+        bar = tqdm(range(1, config.epochs + 1), desc="train", disable=not config.progress)
+        for epoch in bar:
+            t0 = time.perf_counter()
+            model.train()
+            loss_sum, correct, n = 0.0, 0, 0
+            for x, y in loader:
+                x, y = x.to(dev), y.to(dev)
+                logits = model(x)  # (B, num_classes)
+                loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                loss_sum += loss.item() * y.numel()
+                correct += (logits.argmax(1) == y).sum().item()
+                n += y.numel()
+            val_loss, val_acc = evaluate(model, val_set, device=config.device)
+            stats = EpochStats(
+                epoch=epoch,
+                train_loss=loss_sum / n,
+                train_acc=correct / n,
+                val_loss=val_loss,
+                val_acc=val_acc,
+                seconds=time.perf_counter() - t0,
+            )
+            history.append(stats)
+            bar.set_postfix(loss=f"{stats.train_loss:.3f}", val_acc=f"{val_acc:.3f}")
+        bar.close()
+    finally:
+        torch.use_deterministic_algorithms(old_det, warn_only=old_warn)
+        torch.set_num_threads(old_threads)
+    return TrainResult(
+        history=tuple(history),
+        final_val_acc=history[-1].val_acc,
+        best_val_acc=max(h.val_acc for h in history),
+        seconds=time.perf_counter() - start,
+        params=sum(p.numel() for p in model.parameters()),
+    )

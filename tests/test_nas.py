@@ -1,0 +1,306 @@
+"""effnb.nas: space, latency model (with a fake measure), reward, search and executors."""
+
+import math
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+import pytest
+import torch
+
+from effnb.costs import profile
+from effnb.layers import InvertedResidual
+from effnb.nas import (
+    HARD,
+    SOFT,
+    Architecture,
+    Evaluation,
+    LatencyPredictor,
+    SearchSpace,
+    StageChoice,
+    build_latency_table,
+    measure_networks,
+    mnasnet_reward,
+    pareto_front,
+    repeatability,
+    reward,
+    search,
+    spearman,
+    validate,
+)
+from effnb.nas.search import Candidate
+
+SPACE = SearchSpace()
+
+
+def test_space_size_matches_hand_count():
+    # 3 kernels x 3 expansions x 2 SE ratios x 3 depths per stage, four stages
+    assert SPACE.choices_per_stage == 54
+    assert SPACE.size == 54**4 == 8_503_056
+    small = SearchSpace(kernels=(3,), expansions=(1, 6), se_ratios=(0,), layers=(1,))
+    assert small.size == 2**4
+    # the hand count agrees with enumerating a small space
+    codes = {small.encode(small.decode(c)) for c in np.ndindex(*small.cardinalities)}
+    assert len(codes) == small.size
+
+
+def test_encode_decode_round_trip_for_sampled_archs():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        arch = SPACE.sample(rng)
+        assert SPACE.contains(arch)
+        code = SPACE.encode(arch)
+        assert len(code) == 16
+        assert SPACE.decode(code) == arch
+        assert 0 <= SPACE.index(arch) < SPACE.size
+    assert hash(arch) == hash(SPACE.decode(code))
+
+
+def test_mutate_changes_exactly_one_gene_and_stays_in_space():
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        arch = SPACE.sample(rng)
+        child = SPACE.mutate(arch, rng)
+        assert SPACE.contains(child)
+        diff = [a != b for a, b in zip(SPACE.encode(arch), SPACE.encode(child), strict=True)]
+        assert sum(diff) == 1
+
+
+def test_build_output_shape_and_blocks_match_arch():
+    arch = Architecture(
+        (
+            StageChoice(3, 1, 0.0, 1),
+            StageChoice(5, 3, 0.25, 2),
+            StageChoice(7, 6, 0.0, 3),
+            StageChoice(3, 6, 0.25, 1),
+        )
+    )
+    model = SPACE.build(arch, num_classes=7)
+    assert model(torch.randn(2, 3, 16, 16)).shape == (2, 7)
+    assert [len(s) for s in model.stages] == [1, 2, 3, 1]
+    for stage, choice in zip(model.stages, arch.stages, strict=True):
+        for block in stage:
+            assert isinstance(block, InvertedResidual)
+            assert block.conv_dw.conv.kernel_size == (choice.kernel, choice.kernel)
+            assert isinstance(block.se, torch.nn.Identity) == (choice.se_ratio == 0)
+            c_in = block.conv_dw.conv.in_channels
+            if choice.expansion == 1:
+                assert isinstance(block.conv_pw, torch.nn.Identity)
+            else:
+                assert block.conv_pw.conv.out_channels == c_in
+    # first stage: 16 -> 16 channels, expansion 1; second stage's SE squeezes 16 * 0.25 = 4
+    assert model.stages[1][0].se.fc1.out_channels == 4
+    assert model.stages[1][1].se.fc1.out_channels == 6  # 24 * 0.25
+    # the cost model sees it: params equal the module's parameter count
+    assert profile(model, input_size=16).params == sum(p.numel() for p in model.parameters())
+
+
+def test_baselines_are_in_the_space():
+    base = SPACE.baselines()
+    assert set(base) == {"mobilenet_v2_like", "mobilenet_v2_like_e3"}
+    v2 = base["mobilenet_v2_like"]
+    assert SPACE.contains(v2)
+    assert [s.expansion for s in v2.stages] == [1, 6, 6, 6]
+    assert {s.kernel for s in v2.stages} == {3} and {s.se_ratio for s in v2.stages} == {0.0}
+    assert [s.expansion for s in base["mobilenet_v2_like_e3"].stages] == [1, 3, 3, 3]
+
+
+def test_bad_inputs_raise():
+    outside = Architecture(tuple(StageChoice(9, 6, 0.0, 2) for _ in range(4)))
+    assert not SPACE.contains(outside)
+    with pytest.raises(ValueError, match="kernel=9"):
+        SPACE.encode(outside)
+    with pytest.raises(ValueError, match="kernel=9"):
+        SPACE.build(outside)
+    with pytest.raises(ValueError, match="stages"):
+        SPACE.encode(Architecture(outside.stages[:2]))
+    with pytest.raises(ValueError, match="kernels"):
+        SearchSpace(kernels=())
+    with pytest.raises(ValueError, match="odd"):
+        SearchSpace(kernels=(4,))
+    with pytest.raises(ValueError, match="gene"):
+        SPACE.decode((5,) * 16)
+    with pytest.raises(ValueError, match="T"):
+        reward(0.9, 1.0, 0.0)
+    with pytest.raises(ValueError, match="constraint"):
+        mnasnet_reward(0.9, 1.0, 1.0, "medium")
+    base = SPACE.baselines()["mobilenet_v2_like"]
+
+    def fake_eval(arch):
+        return 0.5
+
+    with pytest.raises(ValueError, match="budget"):
+        search(SPACE, fake_eval, lambda a: 1.0, 1.0, budget=0)
+    with pytest.raises(ValueError, match="target"):
+        search(SPACE, fake_eval, lambda a: 1.0, -2.0)
+    with pytest.raises(ValueError, match="strategy"):
+        search(SPACE, fake_eval, lambda a: 1.0, 1.0, strategy="rl")
+    assert SPACE.contains(base)
+
+
+@pytest.mark.parametrize(
+    "constraint, ratio, expected",
+    [
+        ("soft", 1.0, 1.0),
+        ("soft", 2.0, 2**-0.07),
+        ("soft", 0.5, 0.5**-0.07),
+        ("hard", 1.0, 1.0),
+        ("hard", 2.0, 0.5),
+        ("hard", 0.5, 1.0),
+    ],
+)
+def test_reward_at_known_points(constraint, ratio, expected):
+    target = 20.0
+    assert mnasnet_reward(0.8, ratio * target, target, constraint) == pytest.approx(0.8 * expected)
+    alpha, beta = SOFT if constraint == "soft" else HARD
+    assert reward(0.8, ratio * target, target, alpha, beta) == pytest.approx(0.8 * expected)
+
+
+def test_soft_reward_numbers():
+    # doubling latency costs 1 - 2**-0.07 = 4.7% of the reward
+    assert 1 - mnasnet_reward(1.0, 2.0, 1.0) == pytest.approx(0.04737, abs=1e-5)
+
+
+def _fake_measure(module, shape):
+    """Deterministic 'latency': 1 ms per million MACs + 0.1 ms per module call."""
+    rep = profile(module, input_size=shape)
+    return rep.macs / 1e6 + 0.1
+
+
+def test_latency_table_and_predictor_with_fake_measure():
+    space = SearchSpace(kernels=(3, 5), expansions=(1, 6), se_ratios=(0.0,), layers=(1, 2))
+    table = build_latency_table(space, 16, measure=_fake_measure)
+    assert len(table) == len(space.all_block_specs(16)) + 2  # blocks + stem + head
+    pred = LatencyPredictor(space, table, 16)
+    rng = np.random.default_rng(0)
+    archs = [space.sample(rng) for _ in range(10)]
+    sums = np.array([pred.block_sum(a) for a in archs])
+    # block sum = sum over pieces of MACs/1e6 + 0.1 per piece
+    arch = archs[0]
+    n_pieces = len(space.block_specs(arch, 16)) + 2
+    whole = profile(space.build(arch), input_size=16).macs / 1e6
+    assert pred.block_sum(arch) == pytest.approx(whole + 0.1 * n_pieces)
+    # a fake 'whole-network' truth: 1.5 x the sum + 2 ms; the fit recovers it exactly
+    truth = 1.5 * sums + 2.0
+    fitted = pred.fit(archs[:4], truth[:4])
+    assert fitted.scale == pytest.approx(1.5) and fitted.overhead_ms == pytest.approx(2.0)
+    report = validate(fitted, archs[4:], truth[4:])
+    assert report.within_10 == 1.0 and report.spearman_rho == pytest.approx(1.0)
+    # uncalibrated predictions undershoot by a third or more: none within 10%
+    raw = validate(pred, archs[4:], truth[4:])
+    assert raw.within_10 == 0.0 and raw.mean_abs_pct_error > 30
+
+
+def test_measure_networks_interleaves_and_repeatability():
+    calls = []
+
+    def fake(module, shape):
+        calls.append(id(module))
+        return float(len(calls))  # time grows with every call: round 2 is slower
+
+    archs = list(SPACE.baselines().values())
+    med, per_round = measure_networks(SPACE, archs, 16, measure=fake, rounds=2)
+    assert per_round.shape == (2, 2)
+    assert per_round.tolist() == [[1.0, 2.0], [4.0, 3.0]]  # order rotated in round 2
+    assert med.tolist() == [2.5, 2.5]
+    assert repeatability(np.array([[10.0, 10.0, 10.0], [10.5, 12.0, 9.2]])) == pytest.approx(2 / 3)
+
+
+def test_spearman_matches_scipy_and_handles_ties():
+    x = [1, 2, 2, 5, 3, 9, 0]
+    y = [2, 1, 4, 6, 3, 8, 1]
+    scipy_stats = pytest.importorskip("scipy.stats")
+    assert spearman(x, y) == pytest.approx(scipy_stats.spearmanr(x, y).statistic)
+    assert spearman([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+
+
+def _fake_accuracy(arch):
+    """A cheap deterministic 'accuracy' that prefers large kernels and more layers."""
+    score = sum(s.kernel / 7 + s.layers / 3 + s.expansion / 6 for s in arch.stages)
+    return Evaluation(accuracy=score / (3 * len(arch.stages)), params=1, macs=1)
+
+
+def _fake_latency(arch):
+    return float(sum(s.layers * s.expansion * s.kernel for s in arch.stages))
+
+
+@pytest.mark.parametrize("strategy", ["random", "evolution"])
+def test_search_returns_best_by_reward(strategy):
+    target = 150.0
+    res = search(SPACE, _fake_accuracy, _fake_latency, target, strategy=strategy, budget=30, seed=3)
+    assert len(res.candidates) == 30
+    assert [c.index for c in res.candidates] == list(range(30))
+    for c in res.candidates:
+        expect = mnasnet_reward(_fake_accuracy(c.arch).accuracy, _fake_latency(c.arch), target)
+        assert c.reward == pytest.approx(expect)
+    assert res.best.reward == max(c.reward for c in res.candidates)
+    curve = res.best_reward_so_far()
+    assert curve[-1] == res.best.reward and all(
+        a <= b for a, b in zip(curve[:-1], curve[1:], strict=True)
+    )
+    # the same seed gives the same search
+    again = search(
+        SPACE, _fake_accuracy, _fake_latency, target, strategy=strategy, budget=30, seed=3
+    )
+    assert [c.code for c in again.candidates] == [c.code for c in res.candidates]
+
+
+def test_evolution_beats_random_on_a_smooth_fake_problem():
+    wins = 0
+    for seed in range(5):
+        kw = {"budget": 40, "seed": seed, "constraint": "hard"}
+        evo = search(SPACE, _fake_accuracy, _fake_latency, 300.0, strategy="evolution", **kw)
+        rnd = search(SPACE, _fake_accuracy, _fake_latency, 300.0, strategy="random", **kw)
+        wins += evo.best.reward >= rnd.best.reward
+    assert wins >= 3
+
+
+def test_evolution_children_are_one_mutation_from_a_population_member():
+    res = search(
+        SPACE, _fake_accuracy, _fake_latency, 100.0, budget=20, population_size=5, sample_size=2
+    )
+    for i, child in enumerate(res.candidates[5:], start=5):
+        # the parent is among the five before it (aging population of 5)
+        dists = [
+            sum(a != b for a, b in zip(child.code, p.code, strict=True))
+            for p in res.candidates[i - 5 : i]
+        ]
+        assert min(dists) == 1
+
+
+def test_pareto_front():
+    arch = SPACE.baselines()["mobilenet_v2_like"]
+
+    def cand(i, acc, lat):
+        code = (i,) + (0,) * 15
+        return Candidate(i, arch, code, acc, lat, acc)
+
+    cands = [
+        cand(0, 0.9, 10),
+        cand(1, 0.95, 20),
+        cand(2, 0.85, 15),
+        cand(3, 0.97, 30),
+        cand(4, 0.8, 5),
+    ]
+    front = pareto_front(cands)
+    assert [c.index for c in front] == [4, 0, 1, 3]
+
+
+def test_process_pool_executor_works():
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        res = search(
+            SPACE,
+            _fake_accuracy,
+            _fake_latency,
+            150.0,
+            strategy="evolution",
+            budget=12,
+            population_size=4,
+            sample_size=2,
+            parallel=2,
+            executor=pool,
+            seed=0,
+        )
+    assert len(res.candidates) == 12
+    for c in res.candidates:
+        assert c.accuracy == pytest.approx(_fake_accuracy(c.arch).accuracy)
+    assert math.isfinite(res.best.reward)
