@@ -10,9 +10,9 @@ import matplotlib.pyplot as plt
 
 __all__ = ["FIGURES_DIR", "figure", "save_figure", "use_style"]
 
-FIGURES_DIR = pathlib.Path(
-    os.environ.get("EFFNB_FIGURES", pathlib.Path(__file__).resolve().parent.parent / "figures")
-)
+DEFAULT_FIGURES_DIR = pathlib.Path(__file__).resolve().parent.parent / "figures"
+# EFFNB_FIGURES redirects figures (the test run uses a scratch folder, so it never rewrites figures/).
+FIGURES_DIR = pathlib.Path(os.environ.get("EFFNB_FIGURES", DEFAULT_FIGURES_DIR))
 _NAME = re.compile(r"^\d\d-[a-z0-9][a-z0-9-]*$")
 
 STYLE = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
 
 import ipywidgets as widgets
@@ -48,5 +49,7 @@ def test_explorer_rejects_non_widgets():
         explorer(lambda n: ("", None), n=3)
 
 
-def test_figures_dir_is_the_repo_figures_folder():
-    assert plots.FIGURES_DIR == pathlib.Path(__file__).resolve().parent.parent / "figures"
+def test_figures_dir_defaults_to_the_repo_figures_folder():
+    assert plots.DEFAULT_FIGURES_DIR == pathlib.Path(__file__).resolve().parent.parent / "figures"
+    expected = os.environ.get("EFFNB_FIGURES", plots.DEFAULT_FIGURES_DIR)
+    assert plots.FIGURES_DIR == pathlib.Path(expected)
