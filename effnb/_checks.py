@@ -63,3 +63,23 @@ def check_module(name: str, value: Any) -> nn.Module:
     if not isinstance(value, nn.Module):
         raise TypeError(f"{name} must be a torch.nn.Module, got {type(value).__name__}")
     return value
+
+
+def check_input_size(input_size: Any, in_chans: int = 3) -> tuple[int, ...]:
+    """One sample's shape from an int (square), (H, W) or (C, H, W); ``in_chans`` fills C."""
+    if isinstance(input_size, bool):
+        raise TypeError(
+            f"input_size must be an int or a (C, H, W) / (H, W) tuple, got {input_size!r}"
+        )
+    if isinstance(input_size, int):
+        return (in_chans, check_int("input_size", input_size), input_size)
+    shape = tuple(input_size)
+    if len(shape) == 2:
+        shape = (in_chans, *shape)
+    if not shape or not all(
+        isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape
+    ):
+        raise ValueError(
+            f"input_size must be positive ints, (C, H, W), (H, W) or one int, got {input_size!r}"
+        )
+    return shape

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.utils import benchmark
 
-from effnb._checks import check_int, check_module
+from effnb._checks import check_input_size, check_int, check_module
 
 __all__ = [
     "Comparison",
@@ -96,32 +96,12 @@ def sync_fn(device: torch.device) -> Callable[[], None]:
     return lambda: None
 
 
-def _input_shape(model: nn.Module, input_size: InputSize) -> tuple[int, ...]:
-    in_chans = getattr(model, "in_chans", 3)
-    if isinstance(input_size, bool):
-        raise TypeError(
-            f"input_size must be an int or a (C, H, W) / (H, W) tuple, got {input_size!r}"
-        )
-    if isinstance(input_size, int):
-        return (in_chans, check_int("input_size", input_size), input_size)
-    shape = tuple(input_size)
-    if len(shape) == 2:
-        shape = (in_chans, *shape)
-    if not shape or not all(
-        isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape
-    ):
-        raise ValueError(
-            f"input_size must be positive ints, (C, H, W), (H, W) or one int, got {input_size!r}"
-        )
-    return shape
-
-
 def _prepare(
     model: nn.Module, input_size: InputSize, batch: int, device: torch.device, channels_last: bool
 ) -> tuple[Callable[[], None], tuple[int, ...]]:
     check_module("model", model)
     batch = check_int("batch", batch)
-    shape = _input_shape(model, input_size)
+    shape = check_input_size(input_size, getattr(model, "in_chans", 3))
     model = model.to(device).eval()
     x = torch.randn(batch, *shape, device=device)
     if channels_last and x.ndim == 4:

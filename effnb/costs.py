@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from effnb._checks import check_int, check_kernel, check_module
+from effnb._checks import check_input_size, check_int, check_kernel, check_module
 
 __all__ = [
     "CostReport",
@@ -253,22 +253,7 @@ def _resolve_input(model: nn.Module, input_size, batch: int) -> tuple[int, ...]:
             raise ValueError(
                 f"input_size is required for a {type(model).__name__}: give (C, H, W) or an int"
             )
-    if isinstance(input_size, bool):
-        raise TypeError(
-            f"input_size must be an int or a (C, H, W) / (H, W) tuple, got {input_size!r}"
-        )
-    if isinstance(input_size, int):
-        shape = (in_chans, input_size, input_size)
-    else:
-        shape = tuple(input_size)
-        if len(shape) == 2:
-            shape = (in_chans, *shape)
-    if not shape or not all(
-        isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape
-    ):
-        raise ValueError(
-            f"input_size must be positive ints, (C, H, W), (H, W) or one int, got {input_size!r}"
-        )
+    shape = check_input_size(input_size, in_chans)
     return (check_int("batch", batch), *shape)
 
 
