@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import os
 import pathlib
 import re
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import FuncFormatter
 
-__all__ = ["FIGURES_DIR", "figure", "save_figure", "use_style"]
+__all__ = ["FIGURES_DIR", "figure", "plain_log", "save_figure", "use_style"]
 
 DEFAULT_FIGURES_DIR = pathlib.Path(__file__).resolve().parent.parent / "figures"
 # EFFNB_FIGURES redirects figures (the test run uses a scratch folder, so it never rewrites figures/).
@@ -51,3 +53,16 @@ def save_figure(fig, name: str) -> pathlib.PurePosixPath:
     path = FIGURES_DIR / f"{name}.png"
     fig.savefig(path, bbox_inches="tight")
     return pathlib.PurePosixPath(FIGURES_DIR.name, path.name)
+
+
+def plain_log(ax, axes: str = "xy") -> None:
+    """Log scale on ``axes`` with plain tick labels (30, 100, 300 rather than 3 x 10^1)."""
+
+    def minor(v: float, _) -> str:  # label the 2x and 5x minor ticks only
+        mantissa = round(v / 10 ** math.floor(math.log10(v)), 6) if v > 0 else 0
+        return f"{v:g}" if mantissa in (2, 5) else ""
+
+    for a in axes:
+        getattr(ax, f"set_{a}scale")("log")
+        getattr(ax, f"{a}axis").set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        getattr(ax, f"{a}axis").set_minor_formatter(FuncFormatter(minor))

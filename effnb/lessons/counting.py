@@ -56,6 +56,17 @@ def _input(model: nn.Module, input_size: int | Sequence[int]) -> torch.Tensor:
     return torch.zeros(1, *shape)
 
 
+def _forward_then_remove(model: nn.Module, input_size, handles: list) -> None:
+    """One eval-mode forward pass with the given hooks registered, then remove them."""
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(_input(model, input_size))
+    finally:
+        for h in handles:
+            h.remove()
+
+
 def flop_counter_flops(model: nn.Module, input_size: int | Sequence[int]) -> int:
     """Total FLOPs PyTorch's FlopCounterMode sees in one forward pass (2 per conv/matmul MAC)."""
     x = _input(model, input_size)
@@ -96,13 +107,7 @@ def thop_extra_terms(model: nn.Module, input_size: int | Sequence[int]) -> tuple
         for m in model.modules()
         if isinstance(m, nn.modules.batchnorm._BatchNorm | nn.AdaptiveAvgPool2d)
     ]
-    try:
-        model.eval()
-        with torch.no_grad():
-            model(_input(model, input_size))
-    finally:
-        for h in handles:
-            h.remove()
+    _forward_then_remove(model, input_size, handles)
     return terms["bn"], terms["pool"]
 
 
@@ -267,11 +272,5 @@ def uncounted_elementwise(model: nn.Module, input_size: int | Sequence[int]) -> 
             counts["activation"] += out.numel()
 
     handles = [m.register_forward_hook(hook) for m in model.modules()]
-    try:
-        model.eval()
-        with torch.no_grad():
-            model(_input(model, input_size))
-    finally:
-        for h in handles:
-            h.remove()
+    _forward_then_remove(model, input_size, handles)
     return counts

@@ -29,7 +29,7 @@ from effnb._checks import check_int, check_multiplier
 from effnb.costs import profile
 from effnb.models import create_model, model_info
 from effnb.models.efficientnet import EFFICIENTNET_VARIANTS
-from effnb.plots import figure
+from effnb.plots import figure, plain_log
 
 __all__ = [
     "ALPHA",
@@ -250,17 +250,6 @@ def fit_power_law(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]
     return float(slope), float(intercept)
 
 
-def _plain_log(ax, axes: str = "xy") -> None:
-    def minor(v: float, _) -> str:
-        mantissa = round(v / 10 ** math.floor(math.log10(v)), 6) if v > 0 else 0
-        return f"{v:g}" if mantissa in (2, 5) else ""
-
-    for a in axes:
-        getattr(ax, f"set_{a}scale")("log")
-        getattr(ax, f"{a}axis").set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        getattr(ax, f"{a}axis").set_minor_formatter(FuncFormatter(minor))
-
-
 def plot_macs_fit(costs: Mapping[str, VariantCost]) -> tuple[Figure, float]:
     """Measured MACs against d * w^2 * (r/224)^2 of the released configs (log-log), with the fit."""
     x = [compound_factor(c.width, c.depth, c.resolution) for c in costs.values()]
@@ -272,7 +261,7 @@ def plot_macs_fit(costs: Mapping[str, VariantCost]) -> tuple[Figure, float]:
         ax.annotate(key.upper(), (xi, yi), xytext=(4, -10), textcoords="offset points", fontsize=8)
     xs = np.geomspace(min(x), max(x), 50)
     ax.plot(xs, np.exp(intercept) * xs**slope, color="gray", lw=1, label=f"fit: slope {slope:.3f}")
-    _plain_log(ax)
+    plain_log(ax)
     ax.set_xlabel("d * w^2 * (r / 224)^2 of the released config (log scale)")
     ax.set_ylabel("measured conv + linear MACs (billions, log scale)")
     ax.set_title("MACs grow as depth x width^2 x resolution^2")
@@ -349,7 +338,7 @@ def scaled_model_view(
         ax.annotate(c.key.upper(), (c.macs / 1e9, c.params / 1e6), xytext=(4, -10),
                     textcoords="offset points", fontsize=8)  # fmt: skip
     ax.scatter(macs / 1e9, params / 1e6, marker="*", s=220, color="black", zorder=3, label="yours")
-    _plain_log(ax)
+    plain_log(ax)
     ax.set_xlim(0.05, 200)
     ax.set_ylim(0.5, 300)
     ax.set_xlabel("conv + linear MACs (billions, log scale)")

@@ -22,13 +22,12 @@ from dataclasses import dataclass
 
 import torch
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from effnb.costs import profile
 from effnb.models import create_model, list_models, model_info
-from effnb.plots import figure
+from effnb.plots import figure, plain_log
 
 __all__ = [
     "PUBLISHED_PIXEL3_MS",
@@ -373,19 +372,6 @@ def _color(name: str) -> str:
     return _FAMILY_COLORS.get(model_info(name).family, "tab:gray")
 
 
-def _plain_log(ax, axes: str = "xy") -> None:
-    """Log scale with plain tick labels (30, 100, 300 rather than 3 x 10^1)."""
-
-    def minor(v: float, _) -> str:  # label the 2x and 5x minor ticks only
-        mantissa = round(v / 10 ** math.floor(math.log10(v)), 6) if v > 0 else 0
-        return f"{v:g}" if mantissa in (2, 5) else ""
-
-    for a in axes:
-        getattr(ax, f"set_{a}scale")("log")
-        getattr(ax, f"{a}axis").set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        getattr(ax, f"{a}axis").set_minor_formatter(FuncFormatter(minor))
-
-
 def _short(name: str) -> str:
     return name.replace("efficientnet_", "").upper() if name.startswith("efficientnet_") else name
 
@@ -405,7 +391,7 @@ def plot_latency_vs_macs(
         c = costs[name]
         ax.scatter(c.macs / 1e6, ms, color=_color(name), s=40)
         ax.annotate(name, (c.macs / 1e6, ms), fontsize=8, xytext=(4, 3), textcoords="offset points")
-    _plain_log(ax)
+    plain_log(ax)
     _family_legend(ax)
     ax.set_xlabel("conv + linear MACs (millions, log scale)")
     ax.set_ylabel(f"median latency, batch 1, {device} (ms, log scale)")
@@ -430,7 +416,7 @@ def plot_accuracy_vs_macs(costs: Mapping[str, ZooCosts], highlight: str | None =
         ax.annotate(
             name, (c.macs / 1e6, c.top1), fontsize=7, xytext=(3, 2), textcoords="offset points"
         )
-    _plain_log(ax, "x")
+    plain_log(ax, "x")
     _family_legend(ax)
     ax.set_xlabel("conv + linear MACs at native resolution (millions, log scale)")
     ax.set_ylabel("published ImageNet top-1 (%)")
@@ -475,7 +461,7 @@ def zoo_view(
         xytext=(6, 6),
         textcoords="offset points",
     )
-    _plain_log(ax)
+    plain_log(ax)
     _family_legend(ax)
     ax.set_xlim(5, 1e5)
     ax.set_xlabel("conv + linear MACs (millions, log scale)")
