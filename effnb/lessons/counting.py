@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from effnb._checks import check_int
+from effnb._checks import check_input_size, check_int
 from effnb.costs import profile
 from effnb.models import create_model
 from effnb.plots import figure
@@ -48,12 +48,11 @@ PUBLISHED_MACS: dict[str, tuple[float, str]] = {
 
 
 def _input(model: nn.Module, input_size: int | Sequence[int]) -> torch.Tensor:
-    """A zero input of batch 1; ``input_size`` is an int (square, model's channels) or (C, H, W)."""
-    if isinstance(input_size, int):
-        shape = (getattr(model, "in_chans", 3), input_size, input_size)
-    else:
-        shape = tuple(input_size)
-    return torch.zeros(1, *shape)
+    """A zero input of batch 1 on the model's device (meta included); ``input_size`` is an int
+    (square, model's channels), (H, W) or (C, H, W)."""
+    shape = check_input_size(input_size, getattr(model, "in_chans", 3))
+    param = next(model.parameters(), None)
+    return torch.zeros(1, *shape, device=param.device if param is not None else "cpu")
 
 
 def _forward_then_remove(model: nn.Module, input_size, handles: list) -> None:

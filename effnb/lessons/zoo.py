@@ -26,6 +26,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from effnb.costs import profile
+from effnb.lessons import counting
 from effnb.models import create_model, list_models, model_info
 from effnb.plots import figure, plain_log
 
@@ -169,20 +170,9 @@ def meta_model(name: str) -> nn.Module:
 
 
 def thop_macs(model: nn.Module, input_shape: Sequence[int]) -> int:
-    """What ``thop.profile`` (the MIT package, 0.1.1) returns: MACs, BatchNorm included.
-
-    thop leaves ``total_ops``/``total_params`` buffers on every module it visits; they are
-    removed again so the model stays as it was.
-    """
-    import thop  # imported here: only the counting comparison needs it
-
-    device = next(model.parameters()).device
-    x = torch.zeros(tuple(input_shape), device=device)
-    macs, _ = thop.profile(model, inputs=(x,), verbose=False)
-    for module in model.modules():
-        for key in ("total_ops", "total_params"):
-            module._buffers.pop(key, None)
-    return int(macs)
+    """What ``thop.profile`` (the MIT package, 0.1.1) returns for a (1, C, H, W) input: MACs,
+    BatchNorm included (``effnb.lessons.counting.thop_macs``, which leaves the model as it was)."""
+    return counting.thop_macs(model, tuple(input_shape[1:]))[0]
 
 
 @dataclass(frozen=True)
