@@ -15,6 +15,7 @@ from effnb.nas import (
     Architecture,
     Evaluation,
     LatencyPredictor,
+    LatencyTable,
     SearchSpace,
     StageChoice,
     build_latency_table,
@@ -27,6 +28,7 @@ from effnb.nas import (
     spearman,
     validate,
 )
+from effnb.nas.latency import SampleTimer, round_speed, speed_normalised
 from effnb.nas.search import Candidate
 
 SPACE = SearchSpace()
@@ -168,7 +170,7 @@ def _fake_measure(module, shape):
 
 def test_latency_table_and_predictor_with_fake_measure():
     space = SearchSpace(kernels=(3, 5), expansions=(1, 6), se_ratios=(0.0,), layers=(1, 2))
-    table = build_latency_table(space, 16, measure=_fake_measure)
+    table = build_latency_table(space, 16, measure=_fake_measure, rounds=1)
     assert len(table) == len(space.all_block_specs(16)) + 2  # blocks + stem + head
     pred = LatencyPredictor(space, table, 16)
     rng = np.random.default_rng(0)
@@ -190,19 +192,104 @@ def test_latency_table_and_predictor_with_fake_measure():
     assert raw.within_10 == 0.0 and raw.mean_abs_pct_error > 30
 
 
-def test_measure_networks_interleaves_and_repeatability():
+TINY = SearchSpace(kernels=(3,), expansions=(1, 6), se_ratios=(0.0,), layers=(1, 2))
+
+
+def _drifting_measure(n_pieces: int, speeds: list[float]):
+    """Fake 'latency' = parameter count / 1e4 ms, times the machine's speed in this round."""
     calls = []
 
-    def fake(module, shape):
+    def measure(module, shape):
         calls.append(id(module))
-        return float(len(calls))  # time grows with every call: round 2 is slower
+        r = (len(calls) - 1) // n_pieces
+        return speeds[r] * sum(p.numel() for p in module.parameters()) / 1e4
 
+    return measure, calls
+
+
+def test_table_and_networks_share_one_interleaved_run_and_drift_cancels():
+    rng = np.random.default_rng(0)
+    archs = [TINY.sample(rng) for _ in range(3)]
+    archs = list(dict.fromkeys(archs))  # distinct
+    n_blocks = len(TINY.all_block_specs(16)) + 2
+    speeds = [1.0, 1.6, 0.8, 1.25]  # a VM that jumps between speeds from round to round
+    measure, calls = _drifting_measure(n_blocks + len(archs), speeds)
+    table = build_latency_table(TINY, 16, networks=archs, measure=measure, rounds=4)
+    # every round takes one sample of every piece, networks included, in a new order
+    assert len(calls) == 4 * (n_blocks + len(archs))
+    first, second = (
+        calls[: n_blocks + len(archs)],
+        calls[n_blocks + len(archs) : 2 * (n_blocks + len(archs))],
+    )
+    assert sorted(first) == sorted(second) and first != second
+    # the round factors are recovered relative to the run's median speed, and cancel exactly
+    assert table.meta["round_speed"] == pytest.approx(
+        np.array(speeds) / np.median(speeds), abs=1e-4
+    )
+    norm = np.median(speeds)
+    blocks = TINY.all_block_specs(16)
+    want = sum(p.numel() for p in blocks[0].build().parameters()) / 1e4
+    assert table[blocks[0].key] == pytest.approx(want * norm)
+    whole = np.array([sum(p.numel() for p in TINY.build(a).parameters()) / 1e4 for a in archs])
+    assert table.network_ms(archs) == pytest.approx(whole * norm)
+    rounds = table.network_rounds(archs)
+    assert rounds.shape == (4, len(archs))
+    assert rounds == pytest.approx(np.tile(whole * norm, (4, 1)))  # normalised rounds agree
+    assert repeatability(rounds) == 1.0
+    with pytest.raises(KeyError, match="not measured with this table"):
+        table.network_ms([next(a for a in iter(lambda: TINY.sample(rng), None) if a not in archs)])
+
+
+def test_latency_table_save_load_round_trip(tmp_path):
+    arch = TINY.sample(np.random.default_rng(1))
+    n = len(TINY.all_block_specs(16)) + 3
+    measure, _ = _drifting_measure(n, [1.0, 2.0])
+    table = build_latency_table(TINY, 16, networks=[arch], measure=measure, rounds=2)
+    table.save(tmp_path / "t.json")
+    again = LatencyTable.load(tmp_path / "t.json")
+    assert again == table
+    assert again.network_ms([arch]).tolist() == table.network_ms([arch]).tolist()
+
+
+def test_round_speed_and_normalisation_by_hand():
+    per = np.array([[1.0, 2.0, 4.0], [2.0, 4.0, 8.0], [1.0, 2.0, 40.0]])
+    # per-piece medians 1, 2, 8; round 2 is twice as slow; round 3 has one outlier sample
+    assert round_speed(per).tolist() == pytest.approx([1.0, 2.0, 1.0])
+    norm = speed_normalised(per)
+    assert norm[1].tolist() == pytest.approx([1.0, 2.0, 4.0])
+    assert np.median(norm, axis=0).tolist() == pytest.approx([1.0, 2.0, 4.0])
+    # judged from the first two pieces only, round 3's outlier does not move its factor
+    assert round_speed(per, slice(0, 2)).tolist() == pytest.approx([1.0, 2.0, 1.0])
+    with pytest.raises(ValueError, match="per_round"):
+        round_speed(np.ones(3))
+
+
+def test_measure_networks_interleaves_and_repeatability():
     archs = list(SPACE.baselines().values())
-    med, per_round = measure_networks(SPACE, archs, 16, measure=fake, rounds=2)
-    assert per_round.shape == (2, 2)
-    assert per_round.tolist() == [[1.0, 2.0], [4.0, 3.0]]  # order rotated in round 2
-    assert med.tolist() == [2.5, 2.5]
+    measure, calls = _drifting_measure(len(archs), [1.0, 3.0, 1.0, 1.0])
+    med, per_round = measure_networks(SPACE, archs, 16, measure=measure, rounds=4)
+    assert per_round.shape == (4, 2) and len(calls) == 8
+    whole = [sum(p.numel() for p in SPACE.build(a).parameters()) / 1e4 for a in archs]
+    assert med.tolist() == pytest.approx(whole)  # the slow round is normalised away
     assert repeatability(np.array([[10.0, 10.0, 10.0], [10.5, 12.0, 9.2]])) == pytest.approx(2 / 3)
+
+
+def test_sample_timer_calibrates_once_and_rejects_bad_settings():
+    timer = SampleTimer(threads=1, sample_ms=1.0, warmup=1)
+    block = InvertedResidual(8, 8, hidden_channels=16)
+    t1 = timer(block, (8, 8, 8))
+    t2 = timer(block, (8, 8, 8))
+    assert t1 > 0 and t2 > 0 and len(timer._prepared) == 1
+    _, _, number = timer._prepared[id(block)]
+    assert number >= 1
+    with pytest.raises(ValueError, match="sample_ms"):
+        SampleTimer(sample_ms=0)
+    with pytest.raises(ValueError, match="rounds"):
+        build_latency_table(TINY, 16, measure=_fake_measure, rounds=0)
+    with pytest.raises(ValueError, match="outside|not in|space"):
+        build_latency_table(
+            TINY, 16, networks=[SPACE.baselines()["mobilenet_v2_like"]], measure=_fake_measure
+        )
 
 
 def test_spearman_matches_scipy_and_handles_ties():
@@ -304,3 +391,27 @@ def test_process_pool_executor_works():
     for c in res.candidates:
         assert c.accuracy == pytest.approx(_fake_accuracy(c.arch).accuracy)
     assert math.isfinite(res.best.reward)
+
+
+def test_lesson_latency_panels_and_reward_text():
+    from effnb.lessons import nas as lesson
+    from effnb.nas.latency import ValidationReport
+
+    report = ValidationReport(
+        predicted_ms=(1.0, 2.0, 3.3),
+        measured_ms=(1.0, 2.0, 3.0),
+        within_10=1.0,
+        spearman_rho=1.0,
+        mean_abs_pct_error=3.3,
+    )
+    per_round = np.array([[1.0, 2.0, 3.0], [1.0, 2.5, 3.0], [1.0, 2.0, 3.0], [1.0, 2.5, 3.0]])
+    fig = lesson.plot_latency_validation(report, per_round)
+    left, right = fig.axes[:2]
+    assert left.get_title() == "100% within +-10%, rho = 1.00"
+    # even rounds (2.0) against odd rounds (2.5) for the second network: 25% apart
+    assert right.get_title() == "repeatability: 67% within +-10%"
+    offsets = right.collections[-1].get_offsets()
+    assert offsets[:, 0].tolist() == [1.0, 2.0, 3.0] and offsets[:, 1].tolist() == [1.0, 2.5, 3.0]
+    text, _ = lesson.reward_curve_view(w=-0.07, ratio=2.0)
+    # soft: 2**-0.07 = 95.3%; hard: 1/2 = 50.0%
+    assert "95.3%" in text and "hard: 50.0%" in text

@@ -4,19 +4,24 @@ MnasNet (arXiv 1807.11626) measured every candidate on a phone; later work (Prox
 FBNet, nn-Meter) predicts latency instead, from a table of measured pieces. Here:
 
 1. ``build_latency_table`` measures every distinct block the space can build at the fixed
-   input size (``SearchSpace.all_block_specs``), plus the stem and the head + classifier,
-   with ``effnb.bench.measure_latency`` at batch 1 and a fixed thread count. The table is
-   cached on disk as JSON, keyed by device, torch version, thread count and CPU model, so a
-   second run (or another notebook) reuses it and a different machine does not.
+   input size (``SearchSpace.all_block_specs``), plus the stem and the head + classifier, at
+   batch 1 with a fixed thread count, and optionally whole networks in the **same** run.
+   ``measure_interleaved`` takes many short samples (``SampleTimer``: about 3 ms of
+   back-to-back calls each), one per piece per round, in a fresh random order every round;
+   ``speed_normalised`` divides each round by the machine's speed in that round, judged from
+   all the blocks at once; each entry is the median over rounds. On a shared VM whose speed
+   jumps by 10-60% from one second to the next, this is what makes a table repeatable.
+   The table is cached on disk as JSON, keyed by device, torch version, thread count, CPU model
+   and the measurement settings, so a second run reuses it and a different machine does not.
 2. ``LatencyPredictor.predict(arch) = scale * (stem + sum of blocks + head) + overhead``:
    the sum over blocks, then a scale and a per-network overhead fitted by least squares on
-   a few networks measured whole (``fit``). Measuring blocks one at a time misses what a
-   whole network adds or saves (Python dispatch between modules, cache warmth), which is
-   what the two fitted numbers absorb.
+   calibration networks measured whole in the same run (``fit``). Blocks timed one at a time
+   miss what a whole network adds or saves (Python dispatch between modules, cache warmth),
+   which is what the two fitted numbers absorb.
 3. ``validate`` compares predictions with held-out networks measured whole: the share within
    +-10% and Spearman's rank correlation. The bar is nn-Meter's 99.0% within +-10% on a mobile
-   CPU (MobiSys 2021), reached by predicting per fused kernel. ``repeatability`` measures the
-   ceiling on a shared machine: the same networks measured twice, interleaved.
+   CPU (MobiSys 2021), reached by predicting per fused kernel. ``repeatability`` is the
+   measurement's own ceiling: the same networks measured twice (even and odd rounds).
 
 Notebook 06 builds the table on the machine it runs on.
 """
@@ -28,29 +33,35 @@ import json
 import os
 import pathlib
 import platform
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 from torch import nn
+from torch.utils import benchmark
 
 from effnb._checks import check_int
-from effnb.bench import measure_latency
 from effnb.nas.space import Architecture, SearchSpace
 
 __all__ = [
     "LatencyPredictor",
     "LatencyTable",
     "MeasureFn",
+    "SampleTimer",
     "ValidationReport",
     "build_latency_table",
     "cache_dir",
     "cpu_model",
     "default_measure",
+    "measure_interleaved",
     "measure_networks",
+    "network_key",
     "repeatability",
+    "round_speed",
     "spearman",
+    "speed_normalised",
     "validate",
     "within_share",
 ]
@@ -75,37 +86,137 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
-def default_measure(
-    threads: int = 1, min_run_time: float = 0.1, warmup: int = 3, statistic: str = "min"
-) -> MeasureFn:
-    """A MeasureFn using ``effnb.bench.measure_latency`` (batch 1, CPU), in ms.
+class SampleTimer:
+    """The default ``MeasureFn``: one timing sample of a module, ``sample_ms`` of back-to-back calls.
 
-    ``statistic`` is "min" (default) or "median" of the per-call times. Under contention
-    from other processes the minimum estimates the uncontended cost; on the course's 2-core
-    VM with nothing else running, the host's drift dominates instead, and medians over many
-    interleaved rounds repeat far better (notebook 06 uses ``statistic="median"``).
+    The first time it sees a module it puts it in eval mode, makes a random batch-1 input,
+    runs ``warmup`` untimed calls and fixes ``number``, the calls per sample, so that a sample
+    lasts about ``sample_ms`` (at least one call). Every call after that is one
+    ``torch.utils.benchmark.Timer.timeit(number)`` with ``threads`` threads under
+    ``torch.inference_mode``, returned as milliseconds per call. Samples are short on purpose:
+    ``measure_interleaved`` takes many of them, interleaved, instead of one long one.
     One thread by default: on a shared 2-core machine a second thread mostly waits for other
     processes, and blocks this small do not parallelise anyway.
     """
-    threads = check_int("threads", threads)
-    if statistic not in ("min", "median"):
-        raise ValueError(f"statistic must be 'min' or 'median', got {statistic!r}")
 
-    def measure(module: nn.Module, shape: tuple[int, int, int]) -> float:
-        rec = measure_latency(
-            module, shape, batch=1, threads=threads, warmup=warmup, min_run_time=min_run_time
-        )
-        return rec.min_ms if statistic == "min" else rec.median_ms
+    def __init__(self, threads: int = 1, sample_ms: float = 3.0, warmup: int = 3) -> None:
+        self.threads = check_int("threads", threads)
+        if not isinstance(sample_ms, int | float) or not sample_ms > 0:
+            raise ValueError(
+                f"sample_ms must be a positive number of milliseconds, got {sample_ms!r}"
+            )
+        self.sample_ms = float(sample_ms)
+        self.warmup = check_int("warmup", warmup, minimum=0)
+        self._prepared: dict[int, tuple[nn.Module, benchmark.Timer, int]] = {}
 
-    return measure
+    def _prepare(self, module: nn.Module, shape: tuple[int, int, int]) -> tuple:
+        module.eval()
+        x = torch.randn(1, *shape)
+
+        def step() -> None:
+            with torch.inference_mode():
+                module(x)
+
+        torch.set_num_threads(self.threads)
+        for _ in range(self.warmup):
+            step()
+        t0 = time.perf_counter()
+        step()
+        step()
+        per_call = (time.perf_counter() - t0) / 2
+        number = max(1, round(self.sample_ms / 1e3 / per_call))
+        timer = benchmark.Timer(stmt="step()", globals={"step": step}, num_threads=self.threads)
+        # the module is kept so its id is not reused while it is in the cache
+        return module, timer, number
+
+    def __call__(self, module: nn.Module, shape: tuple[int, int, int]) -> float:
+        key = id(module)
+        if key not in self._prepared:
+            self._prepared[key] = self._prepare(module, shape)
+        _, timer, number = self._prepared[key]
+        return timer.timeit(number).mean * 1e3
+
+
+def default_measure(threads: int = 1, sample_ms: float = 3.0, warmup: int = 3) -> MeasureFn:
+    """``SampleTimer(threads, sample_ms, warmup)``: the measure tables and networks use."""
+    return SampleTimer(threads=threads, sample_ms=sample_ms, warmup=warmup)
+
+
+def measure_interleaved(
+    pieces: Mapping[str, tuple[nn.Module, tuple[int, int, int]]],
+    *,
+    rounds: int = 30,
+    measure: MeasureFn | None = None,
+    seed: int = 0,
+    progress: bool = False,
+) -> np.ndarray:
+    """Per-round milliseconds of every piece, shape (rounds, len(pieces)).
+
+    Each round takes one sample (``measure(module, shape)``) of every piece, in a fresh random
+    order (``numpy.random.default_rng(seed)``). A round over this module's table takes about a
+    second, so whatever the machine does (a neighbour's burst, a frequency change) hits the
+    pieces of one round alike and ``speed_normalised`` can take it out.
+    """
+    rounds = check_int("rounds", rounds)
+    if not pieces:
+        raise ValueError("pieces must be a non-empty mapping of key -> (module, (C, H, W))")
+    measure = measure if measure is not None else default_measure()
+    items = list(pieces.values())
+    rng = np.random.default_rng(seed)
+    per_round = np.zeros((rounds, len(items)))
+    it = range(rounds)
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(it, desc=f"{len(items)} pieces x {rounds} rounds")
+    for r in it:
+        for i in rng.permutation(len(items)):
+            module, shape = items[i]
+            per_round[r, i] = float(measure(module, shape))
+    return per_round
+
+
+def round_speed(
+    per_round: np.ndarray, reference: Sequence[int] | slice | None = None
+) -> np.ndarray:
+    """How slow each round ran: ``f_r = median over pieces i of t[r, i] / median_r' t[r', i]``.
+
+    1.0 is the run's typical speed, 1.3 a round 30% slower. ``reference`` picks the pieces that
+    judge it (all of them by default; the table's blocks in ``build_latency_table``).
+    """
+    per_round = np.asarray(per_round, dtype=float)
+    if per_round.ndim != 2 or per_round.shape[0] < 1 or per_round.shape[1] < 1:
+        raise ValueError(f"per_round must be (rounds, pieces), got shape {per_round.shape}")
+    ref = per_round if reference is None else per_round[:, reference]
+    return np.median(ref / np.median(ref, axis=0), axis=1)
+
+
+def speed_normalised(
+    per_round: np.ndarray, reference: Sequence[int] | slice | None = None
+) -> np.ndarray:
+    """Each round divided by that round's speed factor: ``t[r, i] / f_r`` (see ``round_speed``).
+
+    On a VM whose speed moves by 10-60% from one second to the next, drift that hits a whole
+    round becomes a factor that cancels, and the median over rounds then only has to reject
+    what hit single samples. The result is in milliseconds at the run's typical speed.
+    """
+    per_round = np.asarray(per_round, dtype=float)
+    return per_round / round_speed(per_round, reference)[:, None]
 
 
 @dataclass(frozen=True)
 class LatencyTable:
-    """Measured milliseconds per block key (``BlockSpec.key``, ``stem@S``, ``head@S``)."""
+    """Milliseconds per block key (``BlockSpec.key``, ``stem@S``, ``head@S``), and per network.
+
+    ``networks`` maps ``network_key(arch)`` to the milliseconds of whole networks measured in
+    the same interleaved run as the blocks (``build_latency_table(..., networks=...)``);
+    ``rounds`` keeps every entry's per-round (speed-normalised) times for repeatability.
+    """
 
     entries: dict[str, float]
     meta: dict = field(default_factory=dict)
+    networks: dict[str, float] = field(default_factory=dict)
+    rounds: dict[str, list[float]] = field(default_factory=dict)
 
     def __getitem__(self, key: str) -> float:
         if key not in self.entries:
@@ -117,17 +228,44 @@ class LatencyTable:
     def __len__(self) -> int:
         return len(self.entries)
 
+    def network_ms(self, archs: Sequence[Architecture]) -> np.ndarray:
+        """Measured whole-network milliseconds of ``archs`` (each must have been measured)."""
+        keys = [network_key(a) for a in archs]
+        missing = [k for k in keys if k not in self.networks]
+        if missing:
+            raise KeyError(
+                f"{len(missing)} network(s) were not measured with this table, e.g. {missing[0]!r}; "
+                "pass them as build_latency_table(..., networks=...)"
+            )
+        return np.array([self.networks[k] for k in keys])
+
+    def network_rounds(self, archs: Sequence[Architecture]) -> np.ndarray:
+        """Per-round milliseconds of ``archs``, shape (rounds, len(archs))."""
+        self.network_ms(archs)  # checks they were measured
+        return np.array([self.rounds[network_key(a)] for a in archs]).T
+
     def save(self, path: str | os.PathLike) -> None:
         path = pathlib.Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"meta": self.meta, "entries": self.entries}, indent=1))
+        data = {"meta": self.meta, "entries": self.entries, "networks": self.networks}
+        tmp.write_text(json.dumps({**data, "rounds": self.rounds}, indent=1))
         os.replace(tmp, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> LatencyTable:
         data = json.loads(pathlib.Path(path).read_text())
-        return cls(entries=data["entries"], meta=data["meta"])
+        return cls(
+            entries=data["entries"],
+            meta=data["meta"],
+            networks=data.get("networks", {}),
+            rounds=data.get("rounds", {}),
+        )
+
+
+def network_key(arch: Architecture) -> str:
+    """The key of a whole network in ``LatencyTable.networks``: ``net:`` and the arch as text."""
+    return f"net:{arch}"
 
 
 def _stem_key(size: int) -> str:
@@ -162,30 +300,42 @@ def build_latency_table(
     space: SearchSpace,
     input_size: int,
     *,
+    networks: Sequence[Architecture] = (),
+    rounds: int = 30,
     measure: MeasureFn | None = None,
     threads: int = 1,
-    min_run_time: float = 0.1,
-    statistic: str = "min",
+    sample_ms: float = 3.0,
+    seed: int = 0,
     use_cache: bool = True,
     progress: bool = False,
 ) -> LatencyTable:
-    """Measure every distinct block of ``space`` at ``input_size`` (plus stem and head).
+    """Measure every distinct block of ``space`` at ``input_size`` (plus stem and head), and
+    the whole ``networks`` given, in one interleaved run.
+
+    ``measure_interleaved`` takes ``rounds`` rounds of one short sample per piece;
+    ``speed_normalised`` (round factors from the blocks) takes out what hit whole rounds; each
+    entry is the median over rounds. Networks measured in the same run share the blocks' drift,
+    which is what makes them fair calibration and validation data for the predictor.
 
     With the default measure (``measure=None``) the table is cached as JSON under
-    ``cache_dir()``; the file name hashes the space, the input size, the device, the torch
-    version, the thread count, ``min_run_time`` and the CPU model, so it is only reused where
-    it was measured. A custom ``measure`` (tests, other devices) is never cached.
+    ``cache_dir()``; the file name hashes the space, the input size, the networks, the device,
+    the torch version, the thread count, the rounds, ``sample_ms`` and the CPU model, so it is
+    only reused where it was measured. A custom ``measure`` (tests, other devices) is never
+    cached.
     """
     input_size = check_int("input_size", input_size)
+    networks = [space.check(a) for a in networks]
     meta = {
         "device": "cpu",
         "torch": torch.__version__,
         "threads": check_int("threads", threads),
         "cpu": cpu_model(),
         "input_size": input_size,
-        "min_run_time": float(min_run_time),
-        "statistic": statistic,
+        "rounds": check_int("rounds", rounds),
+        "sample_ms": float(sample_ms),
+        "seed": int(seed),
         "space": repr(space),
+        "networks": [network_key(a) for a in networks],
     }
     cached = measure is None and use_cache
     path = None
@@ -195,15 +345,28 @@ def build_latency_table(
         if path.is_file():
             return LatencyTable.load(path)
     if measure is None:
-        measure = default_measure(threads=threads, min_run_time=min_run_time, statistic=statistic)
+        measure = default_measure(threads=threads, sample_ms=sample_ms)
     pieces = _table_pieces(space, input_size)
-    items = pieces.items()
-    if progress:
-        from tqdm.auto import tqdm
-
-        items = tqdm(items, desc="latency table", total=len(pieces))
-    entries = {key: float(measure(module, shape)) for key, (module, shape) in items}
-    table = LatencyTable(entries=entries, meta=meta)
+    n_blocks = len(pieces)
+    shape = (space.in_chans, input_size, input_size)
+    for arch in networks:
+        pieces.setdefault(network_key(arch), (space.build(arch).eval(), shape))
+    t0 = time.perf_counter()
+    raw = measure_interleaved(pieces, rounds=rounds, measure=measure, seed=seed, progress=progress)
+    speed = round_speed(raw, slice(0, n_blocks))
+    norm = raw / speed[:, None]
+    med = np.median(norm, axis=0)
+    keys = list(pieces)
+    table = LatencyTable(
+        entries={k: float(v) for k, v in zip(keys[:n_blocks], med[:n_blocks], strict=True)},
+        meta={
+            **meta,
+            "seconds": round(time.perf_counter() - t0, 1),
+            "round_speed": [round(float(f), 4) for f in speed],
+        },
+        networks={k: float(v) for k, v in zip(keys[n_blocks:], med[n_blocks:], strict=True)},
+        rounds={k: norm[:, i].tolist() for i, k in enumerate(keys)},
+    )
     if path is not None:
         table.save(path)
     return table
@@ -256,30 +419,25 @@ def measure_networks(
     *,
     measure: MeasureFn | None = None,
     threads: int = 1,
-    rounds: int = 2,
-    min_run_time: float = 0.1,
-    statistic: str = "min",
+    rounds: int = 30,
+    sample_ms: float = 3.0,
+    seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Whole networks measured in ``rounds`` interleaved rounds (order rotated each round).
+    """Whole networks alone, measured like the table: interleaved rounds, speed-normalised.
 
-    Returns (median over rounds, per-round ms of shape (rounds, n)). Rounds 1 and 2 are two
-    independent measurements of every network, hit alike by the machine's drift, which is
-    what ``repeatability`` compares. Same ``measure`` (default: ``default_measure``) as the
-    table, so predicted and measured use one statistic.
+    Returns (median over rounds, per-round ms of shape (rounds, n)). For networks to compare
+    with a table's predictions, measure them with the table instead
+    (``build_latency_table(..., networks=...)``): the same run shares the same drift.
     """
-    rounds = check_int("rounds", rounds)
     input_size = check_int("input_size", input_size)
+    archs = [space.check(a) for a in archs]
     if measure is None:
-        measure = default_measure(threads=threads, min_run_time=min_run_time, statistic=statistic)
-    models = [space.build(a).eval() for a in archs]
+        measure = default_measure(threads=threads, sample_ms=sample_ms)
     shape = (space.in_chans, input_size, input_size)
-    n = len(models)
-    per_round = np.zeros((rounds, n))
-    for r in range(rounds):
-        for j in range(n):
-            i = (j + r) % n
-            per_round[r, i] = measure(models[i], shape)
-    return np.median(per_round, axis=0), per_round
+    pieces = {str(i): (space.build(a).eval(), shape) for i, a in enumerate(archs)}
+    raw = measure_interleaved(pieces, rounds=rounds, measure=measure, seed=seed)
+    norm = speed_normalised(raw)
+    return np.median(norm, axis=0), norm
 
 
 def _ranks(x: np.ndarray) -> np.ndarray:
@@ -323,6 +481,8 @@ def repeatability(per_round: np.ndarray, tol: float = 0.10) -> float:
 
     With 4 or more interleaved rounds, the two measurements are the medians of the even and
     of the odd rounds (two independent halves of one run); with 2 or 3 rounds, rounds 1 and 2.
+    Pass speed-normalised rounds (``LatencyTable.network_rounds``) to ask whether the table's
+    numbers repeat; raw rounds ask whether absolute milliseconds on this machine repeat.
     """
     per_round = np.asarray(per_round, dtype=float)
     if per_round.ndim != 2 or per_round.shape[0] < 2:
