@@ -277,8 +277,14 @@ def test_measure_networks_interleaves_and_repeatability():
 def test_sample_timer_calibrates_once_and_rejects_bad_settings():
     timer = SampleTimer(threads=1, sample_ms=1.0, warmup=1)
     block = InvertedResidual(8, 8, hidden_channels=16)
-    t1 = timer(block, (8, 8, 8))
-    t2 = timer(block, (8, 8, 8))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        t1 = timer(block, (8, 8, 8))
+        t2 = timer(block, (8, 8, 8))
+        assert torch.get_num_threads() == 2  # the caller's setting is left alone
+    finally:
+        torch.set_num_threads(threads)
     assert t1 > 0 and t2 > 0 and len(timer._prepared) == 1
     _, _, number = timer._prepared[id(block)]
     assert number >= 1

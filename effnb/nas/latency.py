@@ -117,13 +117,17 @@ class SampleTimer:
             with torch.inference_mode():
                 module(x)
 
+        before = torch.get_num_threads()
         torch.set_num_threads(self.threads)
-        for _ in range(self.warmup):
+        try:
+            for _ in range(self.warmup):
+                step()
+            t0 = time.perf_counter()
             step()
-        t0 = time.perf_counter()
-        step()
-        step()
-        per_call = (time.perf_counter() - t0) / 2
+            step()
+            per_call = (time.perf_counter() - t0) / 2
+        finally:
+            torch.set_num_threads(before)
         number = max(1, round(self.sample_ms / 1e3 / per_call))
         timer = benchmark.Timer(stmt="step()", globals={"step": step}, num_threads=self.threads)
         # the module is kept so its id is not reused while it is in the cache
