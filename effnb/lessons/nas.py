@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from effnb.nas.latency import ValidationReport, repeatability
+from effnb.nas.latency import ValidationReport, measurement_halves, repeatability
 from effnb.nas.search import HARD, SOFT, Candidate, SearchResult, pareto_front, reward
 from effnb.plots import figure
 
@@ -93,8 +93,9 @@ def plot_latency_validation(report: ValidationReport, per_round: np.ndarray | No
     """Predicted vs measured latency with the +-10% band, and the measurement against itself.
 
     ``per_round`` (rounds, n) are the held-out networks' per-round times; the second panel
-    plots the median of the odd rounds against the median of the even rounds, the two
-    measurements ``effnb.nas.repeatability`` compares.
+    plots the two measurements ``effnb.nas.repeatability`` compares
+    (``effnb.nas.latency.measurement_halves``: with 4 or more rounds, the median of the odd
+    rounds against the median of the even rounds).
     """
     ncols = 2 if per_round is not None else 1
     fig, axes = figure(1, ncols, width=4.6, height=4.0)
@@ -113,8 +114,7 @@ def plot_latency_validation(report: ValidationReport, per_round: np.ndarray | No
     )
     axes[0].legend(loc="upper left")
     if per_round is not None:
-        per_round = np.asarray(per_round, dtype=float)
-        first, second = np.median(per_round[0::2], axis=0), np.median(per_round[1::2], axis=0)
+        first, second = measurement_halves(per_round)
         axes[1].scatter(first, second, color="tab:orange")
         axes[1].set_xlabel("measurement 1: even rounds (ms)")
         axes[1].set_ylabel("measurement 2: odd rounds (ms)")

@@ -43,6 +43,7 @@ from torch import nn
 from torch.utils import benchmark
 
 from effnb._checks import check_int
+from effnb.bench import _prepare as _prepare_step
 from effnb.nas.space import Architecture, SearchSpace
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "default_measure",
     "measure_interleaved",
     "measure_networks",
+    "measurement_halves",
     "network_key",
     "repeatability",
     "round_speed",
@@ -110,13 +112,8 @@ class SampleTimer:
         self._prepared: dict[int, tuple[nn.Module, benchmark.Timer, int]] = {}
 
     def _prepare(self, module: nn.Module, shape: tuple[int, int, int]) -> tuple:
-        module.eval()
-        x = torch.randn(1, *shape)
-
-        def step() -> None:
-            with torch.inference_mode():
-                module(x)
-
+        # the same timed step as effnb.bench: eval mode, a random batch-1 input, inference_mode
+        step, _ = _prepare_step(module, shape, 1, torch.device("cpu"), False)
         before = torch.get_num_threads()
         torch.set_num_threads(self.threads)
         try:
@@ -488,14 +485,22 @@ def repeatability(per_round: np.ndarray, tol: float = 0.10) -> float:
     Pass speed-normalised rounds (``LatencyTable.network_rounds``) to ask whether the table's
     numbers repeat; raw rounds ask whether absolute milliseconds on this machine repeat.
     """
+    first, second = measurement_halves(per_round)
+    return within_share(second, first, tol)
+
+
+def measurement_halves(per_round: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The two measurements ``repeatability`` compares, each of shape (n,).
+
+    With 4 or more rounds, the medians of the even and of the odd rounds; with 2 or 3 rounds,
+    rounds 1 and 2.
+    """
     per_round = np.asarray(per_round, dtype=float)
     if per_round.ndim != 2 or per_round.shape[0] < 2:
         raise ValueError(f"per_round must be (rounds >= 2, n), got shape {per_round.shape}")
     if per_round.shape[0] >= 4:
-        first, second = np.median(per_round[0::2], axis=0), np.median(per_round[1::2], axis=0)
-    else:
-        first, second = per_round[0], per_round[1]
-    return within_share(second, first, tol)
+        return np.median(per_round[0::2], axis=0), np.median(per_round[1::2], axis=0)
+    return per_round[0], per_round[1]
 
 
 @dataclass(frozen=True)
