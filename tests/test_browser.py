@@ -12,7 +12,8 @@ to go idle, and then proves, for the first slider on the page, that:
 (c) it also changes the plot image in that output;
 (d) no output anywhere in the notebook shows a Python traceback.
 
-Before/after screenshots of the widget go to ``figures/widgets-<notebook stem>.png``.
+Before/after screenshots of the widget go to ``figures/widgets-<notebook stem>.png`` (or to
+$EFFNB_FIGURES, as every saved figure does; ``make test`` points it at a scratch folder).
 
 How the harness finds things, so notebook authors can keep it working:
 
@@ -114,10 +115,16 @@ def notebooks_dir() -> Path:
 
 
 def figures_dir() -> Path:
-    """Where the before/after screenshots go."""
+    """Where the before/after screenshots go: where ``effnb.plots.save_figure`` saves.
+
+    That is figures/ unless EFFNB_FIGURES redirects it (``make test`` does, so a test run never
+    rewrites figures/); with EFFNB_BROWSER_NOTEBOOKS, a figures/ folder beside those notebooks.
+    """
     if os.environ.get("EFFNB_BROWSER_NOTEBOOKS"):
         return notebooks_dir() / "figures"
-    return REPO / "figures"
+    from effnb.plots import FIGURES_DIR
+
+    return Path(FIGURES_DIR)
 
 
 def target_notebooks() -> list[str]:
