@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.effnb-installed
 
-.PHONY: course run-notebooks test lint format venv clean-venv browser-deps
+.PHONY: course run-notebooks solutions test lint format venv clean-venv browser-deps
 
 venv: $(STAMP)
 
@@ -26,6 +26,11 @@ course: $(STAMP)
 
 run-notebooks: $(STAMP)
 	$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=900 notebooks/[0-9]*.ipynb
+
+# The instructors' edition: every notebook with its exercises solved, executed, in build/solved/
+# (solutions/NN_topic.py holds the answers; notebooks/ and figures/ are left untouched).
+solutions: $(STAMP)
+	$(PY) -m effnb.exercises.solutions --execute build/solved
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

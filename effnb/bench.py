@@ -13,6 +13,8 @@ what to trust.
 
 from __future__ import annotations
 
+import itertools
+import math
 import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -30,6 +32,7 @@ __all__ = [
     "compare_latency",
     "format_records",
     "measure_latency",
+    "median_ci",
     "resolve_device",
     "sync_fn",
 ]
@@ -200,11 +203,89 @@ class Comparison:
         q = statistics.quantiles(ratios, n=4)
         return q[2] - q[0]
 
+    def ratios(self, label: str, baseline: str) -> list[float]:
+        """The per-round ratios time(label) / time(baseline), in round order."""
+        self.ratio(label, baseline)  # validates the labels
+        return [a / b for a, b in zip(self.rounds[label], self.rounds[baseline], strict=True)]
+
+    def ratio_ci(
+        self, label: str, baseline: str, confidence: float = 0.95
+    ) -> tuple[float, float, float]:
+        """(low, median, high): a distribution-free confidence interval for the median ratio.
+
+        From the order statistics of the n per-round ratios r_(1) <= ... <= r_(n): the interval
+        [r_(k), r_(n+1-k)] covers the true median with probability 1 - 2 P(Bin(n, 1/2) < k),
+        k the largest index that keeps that >= ``confidence`` (the sign-test interval;
+        Conover, *Practical Nonparametric Statistics*, 3rd ed., sec. 3.2). With too few
+        rounds for that confidence (n < 6 at 95%) the interval is (nan, median, nan).
+        """
+        return median_ci(self.ratios(label, baseline), confidence)
+
+    def verdict(
+        self, label: str, baseline: str, confidence: float = 0.95, tolerance: float = 0.0
+    ) -> str:
+        """One sentence, from the data: is ``label`` faster or slower than ``baseline``?
+
+        "Resolved" means the whole confidence interval of the median per-round ratio
+        (``ratio_ci``) lies on one side of 1 +- ``tolerance``; otherwise the sentence says the
+        run cannot tell them apart. Times are per call on this run's device and threads.
+        """
+        lo, med, hi = self.ratio_ci(label, baseline, confidence)
+        n = len(self.rounds[label])
+        rec = self.records[label]
+        where = f"{rec.device}, {rec.threads} thread{'s' if rec.threads != 1 else ''}, {n} rounds"
+        ci = (
+            f"{confidence:.0%} CI {lo:.2f}-{hi:.2f}"
+            if math.isfinite(lo)
+            else "too few rounds for a CI"
+        )
+        head = f"{label} / {baseline} time ratio {med:.2f} ({ci}; {where})"
+        if math.isfinite(hi) and hi < 1 - tolerance:
+            return f"{head}: {label} is faster, {1 / med:.2f}x (resolved)"
+        if math.isfinite(lo) and lo > 1 + tolerance:
+            return f"{head}: {label} is slower, {med:.2f}x the time (resolved)"
+        return f"{head}: not resolved, this run cannot tell them apart"
+
+    def ranking(self, confidence: float = 0.95) -> str:
+        """Labels from fastest to slowest by median time, each neighbour pair's verdict below."""
+        order = sorted(self.records, key=lambda k: self.records[k].median_ms)
+        lines = [
+            " < ".join(f"{k} ({self.records[k].median_ms:.3g} ms)" for k in order)
+            + "  (median per-round times)"
+        ]
+        for a, b in itertools.pairwise(order):
+            lines.append("  " + self.verdict(a, b, confidence))
+        return "\n".join(lines)
+
     def speedup(self, label: str, baseline: str) -> float:
         """Median over rounds of time(baseline) / time(label): > 1 means faster than baseline."""
         return statistics.median(
             b / a for a, b in zip(self.rounds[label], self.rounds[baseline], strict=True)
         )
+
+
+def median_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
+    """(low, median, high) of ``values`` with the sign-test confidence interval of the median.
+
+    See ``Comparison.ratio_ci``; (nan, median, nan) when there are too few values.
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    x = sorted(values)
+    n = len(x)
+    if n == 0:
+        raise ValueError("median_ci needs at least one value")
+    med = statistics.median(x)
+    k = 0  # largest k with coverage 1 - 2 P(Bin(n, 1/2) <= k - 1) >= confidence
+    for j in range(1, n // 2 + 1):
+        tail = sum(math.comb(n, i) for i in range(j)) / 2**n
+        if 1 - 2 * tail >= confidence:
+            k = j
+        else:
+            break
+    if k == 0:
+        return float("nan"), med, float("nan")
+    return x[k - 1], med, x[n - k]
 
 
 def compare_latency(

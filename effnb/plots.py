@@ -10,7 +10,7 @@ import re
 import matplotlib.pyplot as plt
 from matplotlib.ticker import FuncFormatter
 
-__all__ = ["FIGURES_DIR", "figure", "plain_log", "save_figure", "use_style"]
+__all__ = ["FIGURES_DIR", "figure", "plain_log", "save_figure", "show_figure", "use_style"]
 
 DEFAULT_FIGURES_DIR = pathlib.Path(__file__).resolve().parent.parent / "figures"
 # EFFNB_FIGURES redirects figures (the test run uses a scratch folder, so it never rewrites figures/).
@@ -53,6 +53,26 @@ def save_figure(fig, name: str) -> pathlib.PurePosixPath:
     path = FIGURES_DIR / f"{name}.png"
     fig.savefig(path, bbox_inches="tight")
     return pathlib.PurePosixPath(FIGURES_DIR.name, path.name)
+
+
+def show_figure(fig, name: str) -> pathlib.PurePosixPath:
+    """Save ``fig`` as ``figures/<name>.png`` and show **that file** in the notebook.
+
+    The notebook displays the saved PNG's bytes (not a second rendering), so the image stored
+    in the notebook and the one in ``figures/`` are the same file; ``tests/test_figures.py``
+    checks it. The figure is closed afterwards. Returns the path, as ``save_figure`` does.
+    """
+    import matplotlib.pyplot as plt
+
+    rel = save_figure(fig, name)
+    data = (FIGURES_DIR / f"{name}.png").read_bytes()
+    plt.close(fig)
+    try:
+        from IPython.display import Image, display
+    except ImportError:  # outside IPython there is nothing to show
+        return rel
+    display(Image(data=data, format="png"))
+    return rel
 
 
 def plain_log(ax, axes: str = "xy") -> None:

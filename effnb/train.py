@@ -18,9 +18,14 @@ train through ``train``; it is deliberately plain so the notebooks can show it w
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import inspect
+import json
 import math
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -30,7 +35,7 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, S
 from effnb._checks import check_int, check_module
 from effnb.bench import resolve_device
 
-__all__ = ["EpochStats", "TrainConfig", "TrainResult", "evaluate", "train"]
+__all__ = ["EpochStats", "TrainConfig", "TrainResult", "evaluate", "train", "train_cached"]
 
 
 @dataclass(frozen=True)
@@ -247,3 +252,80 @@ def train(
         seconds=time.perf_counter() - start,
         params=sum(p.numel() for p in model.parameters()),
     )
+
+
+def _fingerprint(dataset: Dataset) -> str:
+    """sha256 of a TensorDataset's tensors (dtype, shape and bytes), for cache keys."""
+    h = hashlib.sha256()
+    tensors = getattr(dataset, "tensors", None)
+    if tensors is None:
+        raise TypeError("train_cached needs TensorDatasets (their bytes key the cache)")
+    for t in tensors:
+        h.update(f"{t.dtype}{tuple(t.shape)}".encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _check_cached(value: Mapping[str, Any]) -> str | None:
+    for name in ("final_val_acc", "best_val_acc"):
+        v = value.get(name)
+        if not isinstance(v, float | int) or not math.isfinite(v) or not 0 <= v <= 1:
+            return f"{name}={v!r} is not an accuracy in [0, 1]"
+    if not value.get("history"):
+        return "it holds no history"
+    return None
+
+
+def train_cached(
+    build: Callable[[], nn.Module],
+    train_set: Dataset,
+    val_set: Dataset,
+    config: TrainConfig | None = None,
+    *,
+    key: Mapping[str, Any],
+    use_cache: bool = True,
+    **overrides,
+) -> TrainResult:
+    """``train(build(), ...)`` with ``torch.manual_seed(config.seed)`` before ``build()``, cached.
+
+    The seed fixes both the initial weights and the shuffling, so a seed is a whole
+    repetition of the experiment. The cache (``effnb._cache.cache_dir()/train/``) is keyed
+    by ``key`` (describe the architecture there), the config, the data's bytes, the initial
+    weights, the source of ``train`` and the torch version; an entry that fails to read or
+    holds an implausible value is re-trained, never served.
+    """
+    from effnb import _cache
+
+    config = (config or TrainConfig()).replace(**overrides)
+    torch.manual_seed(config.seed)
+    model = build()
+    check_module("build()", model)
+    init = hashlib.sha256()
+    for name, t in model.state_dict().items():
+        init.update(name.encode())
+        init.update(t.detach().cpu().contiguous().numpy().tobytes())
+    full_key = {
+        "key": json.loads(json.dumps(key, sort_keys=True, default=str)),
+        "config": {k: v for k, v in dataclasses.asdict(config).items() if k != "progress"},
+        "train_set": _fingerprint(train_set),
+        "val_set": _fingerprint(val_set),
+        "init": init.hexdigest()[:16],
+        "code": hashlib.sha256(inspect.getsource(train).encode()).hexdigest()[:16],
+        "torch": torch.__version__,
+    }
+    path = _cache.cache_dir() / "train" / f"{_cache.key_digest(full_key)}.json"
+    if use_cache:
+        value = _cache.read_entry(path, full_key, _check_cached)
+        if value is not None:
+            return TrainResult(
+                history=tuple(EpochStats(**h) for h in value["history"]),
+                final_val_acc=value["final_val_acc"],
+                best_val_acc=value["best_val_acc"],
+                seconds=value["seconds"],
+                params=value["params"],
+            )
+    result = train(model, train_set, val_set, config)
+    value = dataclasses.asdict(result)
+    if use_cache and _check_cached(value) is None:
+        _cache.write_entry(path, full_key, value)
+    return result

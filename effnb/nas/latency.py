@@ -42,6 +42,7 @@ import torch
 from torch import nn
 from torch.utils import benchmark
 
+from effnb._cache import cache_dir
 from effnb._checks import check_int
 from effnb.bench import _prepare as _prepare_step
 from effnb.nas.space import Architecture, SearchSpace
@@ -70,11 +71,6 @@ __all__ = [
 
 # measure(module, (C, H, W)) -> milliseconds for one forward pass at batch 1
 MeasureFn = Callable[[nn.Module, tuple[int, int, int]], float]
-
-
-def cache_dir() -> pathlib.Path:
-    """``$EFFNB_CACHE`` or ``~/.cache/effnb``: where tables and search results are kept."""
-    return pathlib.Path(os.environ.get("EFFNB_CACHE", "~/.cache/effnb")).expanduser()
 
 
 def cpu_model() -> str:
