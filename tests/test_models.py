@@ -24,7 +24,7 @@ def default_model(name: str) -> torch.nn.Module:
 
 def test_every_registered_model_has_a_reference_fixture():
     assert sorted(NAMED_MODELS) == REFERENCE_NAMES
-    assert len(NAMED_MODELS) == 17
+    assert len(NAMED_MODELS) == 19
 
 
 @pytest.mark.parametrize("name", NAMED_MODELS)

@@ -7,7 +7,7 @@ unit (timm ``mobilenetv1_100``, torchvision ``mobilenet_v2`` and ``mobilenet_v3_
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 from torch import nn
@@ -171,26 +171,61 @@ MOBILENET_V3_SMALL_TABLE: tuple[BneckRow, ...] = (
     BneckRow(5, 576, 96, True, "hswish", 1),
 )
 
-# MobileNetV3 uses BatchNorm with eps 1e-3 and momentum 0.01 (the TF release; torchvision).
-V3_NORM = partial(nn.BatchNorm2d, eps=1e-3, momentum=0.01)
+V3_STEM = 16  # stem output channels (both tables' first row)
+V3_LARGE_HEAD = (960, 1280)  # 1x1 conv after the last bneck, then the pooled hidden layer
+V3_SMALL_HEAD = (576, 1024)
+
+
+def _minimal(row: BneckRow) -> BneckRow:
+    """The authors' "minimalistic" row: no SE, no hard-swish, 3x3 depthwise only.
+
+    Released beside the paper (tensorflow/models, research/slim/nets/mobilenet/README.md):
+    same per-layer widths, none of the advanced blocks; "less efficient on CPU, much more
+    performant on GPU/DSP". Notebook 07 measures the CPU half of that claim.
+    """
+    return replace(row, kernel=3, se=False, act="relu")
 
 
 def _mobilenet_v3(
     table: tuple[BneckRow, ...],
-    last_channels: int,
+    head: tuple[int, int],
     name: str,
     width_mult: float,
     num_classes: int,
     dropout: float,
+    bn_eps: float = 1e-3,
+    minimal: bool = False,
 ) -> EfficientCNN:
+    """MobileNetV3 at any width, as the authors' code builds it (and timm's ``mobilenetv3_*``).
+
+    With c' = make_divisible(c * width_mult, 8):
+    - every bneck's output is c'(out); its expansion is make_divisible(c_in' * exp / c_in),
+      the paper's expansion *ratio* applied to the rounded input width (the table's exp
+      size divided by the row's unscaled input);
+    - the squeeze width is make_divisible(expansion / 4, 8);
+    - the stem stays at 16 channels below width 0.75; the 1x1 head conv is c'(960) or
+      c'(576), and the pooled hidden layer keeps 1280 / 1024 units at every width.
+    torchvision's ``width_mult`` differs at widths other than 1 (it also scales the hidden
+    layer and the expansion sizes): at 0.75 it gives V3-Large 3.38M params where the paper
+    (arXiv 1905.02244, Table 3) and this builder give 4.0M (tests/test_published_tables.py).
+    ``bn_eps``: 1e-3 as in the authors' TF release and torchvision; timm's PyTorch-trained
+    ``mobilenetv3_*`` checkpoints were trained with 1e-5.
+    """
     width_mult = check_multiplier("width_mult", width_mult)
+    bn_eps = check_multiplier("bn_eps", bn_eps)
+    norm = partial(nn.BatchNorm2d, eps=bn_eps, momentum=0.01)
     num_classes = check_int("num_classes", num_classes)
-    in_ch = _scale(16, width_mult)
-    stem = ConvNormAct(3, in_ch, 3, 2, norm_layer=V3_NORM, act_layer=nn.Hardswish)
+    if minimal:
+        table = tuple(_minimal(row) for row in table)
+    act = nn.ReLU if minimal else nn.Hardswish
+    in_ch = V3_STEM if width_mult < 0.75 else _scale(V3_STEM, width_mult)
+    stem = ConvNormAct(3, in_ch, 3, 2, norm_layer=norm, act_layer=act)
     blocks = []
+    unscaled_in = V3_STEM
     for row in table:
-        hidden, out_ch = _scale(row.exp, width_mult), _scale(row.out, width_mult)
-        se_ch = make_divisible(hidden // 4, 8) if row.se else 0  # squeeze width C/4, rounded to 8
+        out_ch = _scale(row.out, width_mult)
+        hidden = make_divisible(in_ch * row.exp / unscaled_in, 8)
+        se_ch = make_divisible(hidden / 4, 8) if row.se else 0
         blocks.append(
             InvertedResidual(
                 in_ch,
@@ -199,40 +234,80 @@ def _mobilenet_v3(
                 row.kernel,
                 row.stride,
                 se_channels=se_ch,
-                norm_layer=V3_NORM,
+                norm_layer=norm,
                 act_layer=row.act,
                 se_act_layer=nn.ReLU,
                 se_gate_layer=nn.Hardsigmoid,
             )
         )
-        in_ch = out_ch
-    head_ch = 6 * in_ch
-    head = ConvNormAct(in_ch, head_ch, 1, norm_layer=V3_NORM, act_layer=nn.Hardswish)
+        in_ch, unscaled_in = out_ch, row.out
+    head_ch, hidden_units = _scale(head[0], width_mult), head[1]
+    head_conv = ConvNormAct(in_ch, head_ch, 1, norm_layer=norm, act_layer=act)
     classifier = ClassifierHead(
-        head_ch,
-        num_classes,
-        dropout,
-        hidden_features=_scale(last_channels, width_mult),
-        hidden_act=nn.Hardswish,
+        head_ch, num_classes, dropout, hidden_features=hidden_units, hidden_act=act
     )
-    return EfficientCNN(stem, [nn.Sequential(*blocks)], head, classifier, name=name)
+    return EfficientCNN(stem, [nn.Sequential(*blocks)], head_conv, classifier, name=name)
 
 
 def mobilenet_v3_large(
-    width_mult: float = 1.0, num_classes: int = 1000, dropout: float = 0.2
+    width_mult: float = 1.0, num_classes: int = 1000, dropout: float = 0.2, bn_eps: float = 1e-3
 ) -> EfficientCNN:
-    """MobileNetV3-Large: 5,483,032 params at width 1.0 (torchvision), 216.6M MACs at 224."""
+    """MobileNetV3-Large: 5,483,032 params, 216.6M MACs at 224 px (width 1.0); 3,993,528 at 0.75."""
     return _mobilenet_v3(
-        MOBILENET_V3_LARGE_TABLE, 1280, "mobilenet_v3_large", width_mult, num_classes, dropout
+        MOBILENET_V3_LARGE_TABLE,
+        V3_LARGE_HEAD,
+        "mobilenet_v3_large",
+        width_mult,
+        num_classes,
+        dropout,
+        bn_eps,
     )
 
 
 def mobilenet_v3_small(
-    width_mult: float = 1.0, num_classes: int = 1000, dropout: float = 0.2
+    width_mult: float = 1.0, num_classes: int = 1000, dropout: float = 0.2, bn_eps: float = 1e-3
 ) -> EfficientCNN:
-    """MobileNetV3-Small: 2,542,856 params at width 1.0 (torchvision), 56.5M MACs at 224."""
+    """MobileNetV3-Small: 2,542,856 params, 56.5M MACs at 224 px (width 1.0); 2,041,872 at 0.75."""
     return _mobilenet_v3(
-        MOBILENET_V3_SMALL_TABLE, 1024, "mobilenet_v3_small", width_mult, num_classes, dropout
+        MOBILENET_V3_SMALL_TABLE,
+        V3_SMALL_HEAD,
+        "mobilenet_v3_small",
+        width_mult,
+        num_classes,
+        dropout,
+        bn_eps,
+    )
+
+
+def mobilenet_v3_large_minimal(
+    width_mult: float = 1.0, num_classes: int = 1000, dropout: float = 0.2, bn_eps: float = 1e-3
+) -> EfficientCNN:
+    """MobileNetV3-Large minimalistic: the Large table with 3x3 kernels, no SE, ReLU only."""
+    return _mobilenet_v3(
+        MOBILENET_V3_LARGE_TABLE,
+        V3_LARGE_HEAD,
+        "mobilenet_v3_large_minimal",
+        width_mult,
+        num_classes,
+        dropout,
+        bn_eps,
+        minimal=True,
+    )
+
+
+def mobilenet_v3_small_minimal(
+    width_mult: float = 1.0, num_classes: int = 1000, dropout: float = 0.2, bn_eps: float = 1e-3
+) -> EfficientCNN:
+    """MobileNetV3-Small minimalistic: the Small table with 3x3 kernels, no SE, ReLU only."""
+    return _mobilenet_v3(
+        MOBILENET_V3_SMALL_TABLE,
+        V3_SMALL_HEAD,
+        "mobilenet_v3_small_minimal",
+        width_mult,
+        num_classes,
+        dropout,
+        bn_eps,
+        minimal=True,
     )
 
 
@@ -282,4 +357,31 @@ register_model(
     top1=67.4,
     paper="MobileNetV3, arXiv 1905.02244 Table 3",
     extras={"published_latency": "Pixel 1/2/3: 15.8 / 19.4 / 14.4 ms"},
+)
+# The minimalistic variants' facts are the authors' release table (tensorflow/models,
+# research/slim/nets/mobilenet/README.md, "Minimalistic checkpoints"); the reference counts are
+# timm's ports of those checkpoints.
+register_model(
+    "mobilenet_v3_large_minimal",
+    mobilenet_v3_large_minimal,
+    input_size=224,
+    family="mobilenet",
+    reference="timm tf_mobilenetv3_large_minimal_100",
+    reference_params=3_924_288,
+    reference_macs=209_136_704,
+    top1=72.3,
+    paper="MobileNetV3 release table (tensorflow/models slim/nets/mobilenet README)",
+    extras={"published_latency": "Pixel 1/2/3: 44.1 / 51 / 35 ms"},
+)
+register_model(
+    "mobilenet_v3_small_minimal",
+    mobilenet_v3_small_minimal,
+    input_size=224,
+    family="mobilenet",
+    reference="timm tf_mobilenetv3_small_minimal_100",
+    reference_params=2_044_736,
+    reference_macs=52_288_448,
+    top1=61.9,
+    paper="MobileNetV3 release table (tensorflow/models slim/nets/mobilenet README)",
+    extras={"published_latency": "Pixel 1/2/3: 12.2 / 15.1 / 11 ms"},
 )
