@@ -63,8 +63,8 @@ def test_every_registered_exercise_is_in_a_notebook():
 
 def test_check_reports_placeholders_and_unknown_ids(capsys):
     some_id = next(iter(exercises()))
-    assert check(some_id, ...) is False
-    assert "not attempted yet. Hint:" in capsys.readouterr().out
+    assert check(some_id, ...) is None
+    assert f"Exercise {some_id}: not attempted yet. Hint:" in capsys.readouterr().out
     with pytest.raises(ValueError, match="unknown exercise '99.9'"):
         check("99.9", 1)
 

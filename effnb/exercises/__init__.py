@@ -87,10 +87,12 @@ def is_placeholder(answer: Any) -> bool:
     return answer is ... or answer is None
 
 
-def check(exercise_id: str, answer: Any) -> bool:
-    """Check ``answer`` for exercise ``exercise_id``; True when correct, False if not attempted.
+def check(exercise_id: str, answer: Any) -> None:
+    """Check ``answer`` for exercise ``exercise_id`` and print the outcome.
 
-    A wrong answer raises ``AssertionError`` with a message meant for the student.
+    Prints "not attempted yet" with a hint for a placeholder, "correct" for a right answer;
+    a wrong answer raises ``AssertionError`` with a message meant for the student. Returns
+    None, so a check cell stores only what it printed.
     """
     table = exercises()
     if exercise_id not in table:
@@ -102,11 +104,10 @@ def check(exercise_id: str, answer: Any) -> bool:
         note = ex.run(answer)
     except (NotAttempted, NotImplementedError):
         print(f"Exercise {exercise_id}: not attempted yet. Hint: {ex.hint}")
-        return False
+        return
     except AssertionError as exc:
         raise AssertionError(f"Exercise {exercise_id}: not yet. {exc}") from None
     print(f"Exercise {exercise_id}: correct" + (f". {note}" if note else ""))
-    return True
 
 
 # Small helpers the per-notebook checks share -------------------------------------------
