@@ -1,4 +1,4 @@
-"""Values computed by effnb.lessons.shuffle_ghost (notebook 04); no timings asserted."""
+"""The figure and widget glue of notebook 04 (effnb.lessons.shuffle_ghost), on made-up timings."""
 
 from __future__ import annotations
 
@@ -7,76 +7,83 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-import torch  # noqa: E402
 
 from effnb import profile  # noqa: E402
+from effnb.bench import Comparison, LatencyRecord  # noqa: E402
 from effnb.layers import GhostModule  # noqa: E402
 from effnb.lessons import shuffle_ghost as S  # noqa: E402
 
-# --- notebook 03 --------------------------------------------------------------------------
+
+def _comparison(rounds: dict[str, list[float]]) -> Comparison:
+    records = {
+        k: LatencyRecord(k, "cpu", 1, 1, (8, 4, 4), float(np.median(v)), 0.0, min(v), tuple(v))
+        for k, v in rounds.items()
+    }
+    return Comparison(records=records, rounds={k: tuple(v) for k, v in rounds.items()})
 
 
-def test_shuffle_order() -> None:
-    assert S.shuffle_order(8, 2) == [0, 4, 1, 5, 2, 6, 3, 7]
-    assert S.shuffle_order(8, 4) == [0, 2, 4, 6, 1, 3, 5, 7]
-    assert S.shuffle_order(12, 3)[5] == 9
+def test_plot_guidelines_draws_ratios_cis_and_macs() -> None:
+    # "b" takes twice the time of "a" in every round but one; "c" 0.5x; 8 rounds give a 95% CI
+    a = [1.0, 1.1, 0.9, 1.0, 1.2, 1.0, 1.1, 1.0]
+    b = [2 * t for t in a]
+    b[3] = 3.0
+    comp = _comparison({"a": a, "b": b, "c": [t / 2 for t in a]})
+    macs = {"G9": {"a": 100, "b": 150, "c": 100}}
+    fig = S.plot_guidelines({"G9": comp}, macs, {"G9": "agrees\nnot resolved on this CPU"})
+    ax = fig.axes[0]
+    heights = [p.get_height() for p in ax.patches]
+    assert heights == pytest.approx([1.0, 2.0, 0.5])
+    diamonds = [line for line in ax.lines if line.get_marker() == "D"][0]
+    assert list(diamonds.get_ydata()) == pytest.approx([1.0, 1.5, 1.0])
+    assert ax.get_title() == "G9\nagrees\nnot resolved on this CPU"
+    lo, med, hi = comp.ratio_ci("b", "a")
+    assert (lo, med, hi) == pytest.approx((2.0, 2.0, 3.0))
+    # the error bar of "b" spans its CI (ylim leaves room above the highest end)
+    assert ax.get_ylim()[1] == pytest.approx(3.0 * 1.1)
+    legend = sorted(t.get_text() for t in fig.legends[0].get_texts())
+    assert legend == ["MACs", "measured time (95% CI)"]
+    plt.close(fig)
 
 
-def test_memory_access_cost() -> None:
-    assert S.memory_access_cost(28, 28, 128, 128) == 784 * 256 + 128 * 128
-    assert S.memory_access_cost(28, 28, 256, 256, groups=4) == 784 * 512 + 256 * 256 // 4
-    # G1: at (nearly) equal MACs, equal widths move the fewest values
-    costs = [S.memory_access_cost(28, 28, c1, c2) for c1, c2 in S.G1_PAIRS]
-    assert costs == sorted(costs)
+def test_plot_latency_vs_macs_places_each_model_at_its_macs_and_median() -> None:
+    comp = _comparison({"big": [30.0] * 6 + [31.0, 29.0], "small": [10.0] * 8})
+    fig = S.plot_latency_vs_macs(comp, {"big": 500_000_000, "small": 40_000_000})
+    ax = fig.axes[0]
+    points = sorted(
+        (float(line.get_xdata()[0]), float(line.get_ydata()[0]))
+        for line in ax.lines
+        if line.get_marker() == "o"
+    )
+    assert points == [(40.0, 10.0), (500.0, 30.0)]
+    assert sorted(t.get_text() for t in ax.texts) == ["big", "small"]
+    assert "cpu, 1 thread" in ax.get_ylabel()
+    plt.close(fig)
 
 
-def test_guideline_models_hold_macs_nearly_constant() -> None:
-    for name, models in S.guideline_models().items():
-        rows = S.guideline_rows(name, models)
-        base = rows[0].macs
-        assert all(abs(r.macs - base) / base < 0.05 for r in rows), name
-        assert all(r.median_ms is None for r in rows)
-    g4 = S.guideline_rows("G4", S.guideline_models()["G4"])
-    assert len({r.macs for r in g4}) == 1
+@pytest.mark.parametrize(("ratio", "c_out"), [(2, 64), (3, 64), (2, 15), (4, 17), (2, 1)])
+def test_explore_ghost_matches_profile_of_effnb_ghost_module(ratio: int, c_out: int) -> None:
+    text, fig = S.explore_ghost(ratio, c_out, c_in=64)
+    convs = [
+        layer.macs
+        for layer in profile(GhostModule(64, c_out, ratio=ratio), (64, 56, 56)).layers
+        if layer.type == "Conv2d"
+    ]
+    assert f"= {sum(convs):,} vs ordinary 1x1 {64 * c_out * 56 * 56:,}" in text
+    assert f"{convs[0]:,} + {convs[1]:,}" in text
+    bars = [p.get_height() for p in fig.axes[0].patches]
+    assert bars == pytest.approx(np.array([convs[0], convs[1], 64 * c_out * 3136]) / 1e6)
+    plt.close(fig)
 
 
-def test_fragmented_block_shapes_and_errors() -> None:
-    par = S.Fragmented(128, 4, "parallel").eval()
-    assert par(torch.randn(1, 128, 4, 4)).shape == (1, 128, 4, 4)
-    ser = S.Fragmented(128, 2, "series")
-    assert ser.in_channels == 91  # round(128 / sqrt(2))
-    with pytest.raises(ValueError, match="divisible"):
-        S.Fragmented(128, 3, "parallel")
-    with pytest.raises(ValueError, match="mode"):
-        S.Fragmented(128, 2, "diagonal")
-
-
-def test_ghost_costs_match_profile() -> None:
-    for c_in, c_out, s in [(64, 64, 2), (64, 64, 3), (16, 15, 2), (32, 24, 3)]:
-        g = S.ghost_costs(c_in, c_out, s, size=14)
-        convs = [
-            x
-            for x in profile(GhostModule(c_in, c_out, ratio=s), (c_in, 14, 14)).layers
-            if x.type == "Conv2d"
-        ]
-        assert [x.params for x in convs] == [g.primary_params, g.cheap_params]
-        assert sum(x.macs for x in convs) == g.macs
-    g = S.ghost_costs(64, 64, 2)
-    assert (g.primary_params, g.cheap_params, g.ordinary_params) == (2048, 288, 4096)
-    assert g.macs_saving == pytest.approx(4096 / 2336)
-    assert S.ghost_costs(16, 15).init_channels == 8
-
-
-def test_seed_ghost_width() -> None:
-    assert [S.seed_ghost_width(c) for c in (15, 17, 1, 16)] == [14, 16, 0, 16]
-
-
-def test_widgets_text_changes_with_first_slider() -> None:
-    a, fa = S.explore_ghost(2, 64)
-    b, fb = S.explore_ghost(3, 64)
-    assert "1.75x fewer" in a and "2.27x fewer" in b
-    c, fc = S.explore_groups(4)
-    assert "c=256" in c and "12,845,056 MACs" in c
-    for fig in (fa, fb, fc):
-        plt.close(fig)
+def test_explore_ghost_text_and_errors() -> None:
+    text, fig = S.explore_ghost(3, 64)
+    assert "m = ceil(64/3) = 22 maps" in text and "66 sliced to 64" in text
+    assert "2.27x fewer" in text
+    plt.close(fig)
+    text, fig = S.explore_ghost(2, 15)
+    assert "m = ceil(15/2) = 8" in text and "16 sliced to 15" in text
+    plt.close(fig)
+    with pytest.raises(ValueError, match="ratio"):
+        S.explore_ghost(1, 64)
