@@ -138,8 +138,9 @@ def expect_number(
     tol = max(abs_tol, rel * abs(expected))
     if abs(value - expected) <= tol:
         return
+    shown = f"{int(value):,}" if value.is_integer() else f"{value:,.6g}"
     for wrong_value, why in (wrong or {}).items():
         if abs(value - wrong_value) <= max(abs_tol, rel * abs(wrong_value), 1e-9):
-            raise AssertionError(f"{what}: {value:,g} is what you get when {why}")
+            raise AssertionError(f"{what}: {shown} is what you get when {why}")
     direction = "too large" if value > expected else "too small"
-    raise AssertionError(f"{what}: {value:,g} is {direction}")
+    raise AssertionError(f"{what}: {shown} is {direction}")
