@@ -1,15 +1,15 @@
-"""Values computed by effnb.lessons.counting (notebook 00); no timings asserted."""
+"""effnb.lessons.counting (notebook 00): the widget view and the two figures.
+No timings are asserted; the figures get fixed, asymmetric data."""
 
 from __future__ import annotations
+
+import statistics
 
 import matplotlib
 import pytest
 import torch
-from torch import nn
+from matplotlib.patches import Polygon, Rectangle
 
-import effnb
-from effnb.costs import conv2d_macs
-from effnb.layers import ConvNormAct
 from effnb.lessons import counting
 
 matplotlib.use("Agg")
@@ -24,59 +24,51 @@ def _one_thread():
     torch.set_num_threads(old)
 
 
-# --- counting (notebook 00) ------------------------------------------------------------
-
-
-def test_conv_three_ways_agree_without_bn():
-    conv = nn.Conv2d(64, 128, 3, padding=1, bias=False)
-    c = counting.count_three_ways(conv, (64, 56, 56))
-    assert c.params == 73_728
-    assert c.macs == 231_211_008 == conv2d_macs(64, 128, 3, 56)
-    assert c.flop_counter_flops == 462_422_016
-    assert c.thop_macs == c.macs
-    assert (c.bn_term, c.pool_term) == (0, 0)
-    assert c.flop_counter_match and c.thop_match
-
-
-def test_bn_term_is_four_per_element():
-    c = counting.count_three_ways(ConvNormAct(64, 128, 3), (64, 56, 56))
-    assert c.bn_term == 4 * 128 * 56 * 56 == 1_605_632
-    assert c.thop_macs == 232_816_640
-    assert c.thop_match
-
-
-def test_mobilenet_v2_thop_decomposition():
-    c = counting.count_three_ways(effnb.create_model("mobilenet_v2"), 224)
-    assert c.params == 3_504_872
-    assert c.macs == 300_774_272
-    assert c.flop_counter_flops == 2 * 300_774_272
-    assert c.thop_macs == 327_550_720  # REFERENCE.md: thop 327.5M for MobileNetV2
-    assert c.bn_term == 26_712_448
-    assert c.pool_term == (7 * 7 + 1) * 1280 == 64_000
-    assert c.thop_match
-
-
-def test_uncounted_elementwise_counts_residuals_and_se():
-    v2 = counting.uncounted_elementwise(effnb.create_model("mobilenet_v2"), 224)
-    assert v2["SE multiply"] == 0
-    assert v2["residual add"] > 0 and v2["activation"] > 0
-    b0 = counting.uncounted_elementwise(effnb.create_model("efficientnet_b0"), 224)
-    assert b0["SE multiply"] > 0
-
-
-def test_naive_call_times_returns_one_time_per_call():
-    times = counting.naive_call_times(nn.Conv2d(3, 4, 3), torch.zeros(1, 3, 8, 8), calls=4)
-    assert len(times) == 4 and all(t > 0 for t in times)
-    with pytest.raises(TypeError, match="calls"):
-        counting.naive_call_times(nn.Conv2d(3, 4, 3), torch.zeros(1, 3, 8, 8), calls=2.5)
-
-
-def test_mobilenet_v2_cost_view_text_changes_with_resolution():
+def test_mobilenet_v2_cost_view_text_changes_with_resolution_and_width():
     text_224, fig = counting.mobilenet_v2_cost_view(224)
-    assert (
-        "3,504,872 params" in text_224 and "300.8M MACs" in text_224 and "601.5M FLOPs" in text_224
-    )
+    assert "3,504,872 params" in text_224
+    assert "300.8M MACs = 601.5M FLOPs" in text_224
     text_160, fig2 = counting.mobilenet_v2_cost_view(160)
-    assert text_160 != text_224 and "154.1M MACs" in text_160
+    assert "154.1M MACs" in text_160 and "(0.51x the MACs at 224" in text_160
+    text_half, fig3 = counting.mobilenet_v2_cost_view(224, 0.5)
+    assert "width 0.5" in text_half and "1,968,680 params" in text_half
+    bars = [p.get_height() for p in fig2.axes[0].patches]
+    assert bars == pytest.approx([154.1, 308.2], abs=0.05)
+    for f in (fig, fig2, fig3):
+        matplotlib.pyplot.close(f)
+
+
+def test_plot_naive_vs_benchmark_draws_every_call_and_both_boxes():
+    calls = [30.0, 10.0, 11.0, 12.0]
+    naive, bench = [9.0, 14.0, 10.0, 30.0, 11.0], [10.0, 10.5, 10.2, 10.1, 10.4]
+    fig = counting.plot_naive_vs_benchmark(calls, naive, bench)
+    ax1, ax2 = fig.axes
+    bars = [p for p in ax1.patches if isinstance(p, Rectangle)]
+    assert [b.get_height() for b in bars] == calls
+    assert bars[0].get_facecolor() != bars[1].get_facecolor()  # call 1 stands out
+    medians = sorted(line.get_ydata()[0] for line in ax2.lines if line.get_color() == "C1")
+    assert medians == sorted([statistics.median(naive), statistics.median(bench)])
+    points = [line for line in ax2.lines if line.get_marker() == "o" and len(line.get_ydata())]
+    assert sorted(points[0].get_ydata()) == sorted(naive)
+    assert sorted(points[1].get_ydata()) == sorted(bench)
     matplotlib.pyplot.close(fig)
-    matplotlib.pyplot.close(fig2)
+
+
+def test_plot_rounds_shades_the_interval_only_when_there_is_one():
+    per_round = {"a": [1.0, 2.0, 3.0], "b": [2.0, 2.0, 2.5]}
+    ratios = [0.5, 1.0, 1.2]
+    fig = counting.plot_rounds(per_round, ratios, "a / b", (0.5, 1.0, 1.2), {"other": [0.8, 0.9]})
+    ax1, ax2 = fig.axes
+    assert [list(line.get_ydata()) for line in ax1.lines] == list(per_round.values())
+    assert len([p for p in ax2.patches if isinstance(p, Polygon | Rectangle)]) == 1
+    labels = [t.get_text() for t in ax2.get_legend().get_texts()]
+    assert labels == ["per-round ratio", "median 1.00", "95% CI 0.50-1.20"]
+    marks = [line for line in ax2.lines if line.get_marker() == "_"]
+    assert [list(line.get_ydata()) for line in marks] == [[0.8, 0.9]]
+    assert marks[0].get_xdata()[0] == 6  # a column of its own after round 3
+    assert ax2.get_xticklabels()[-1].get_text() == "other"
+    matplotlib.pyplot.close(fig)
+    fig = counting.plot_rounds(per_round, ratios, "a / b", (float("nan"), 1.0, float("nan")))
+    assert not fig.axes[1].patches
+    assert "95% CI" not in " ".join(t.get_text() for t in fig.axes[1].get_legend().get_texts())
+    matplotlib.pyplot.close(fig)
