@@ -1,121 +1,77 @@
-"""Values computed by effnb.lessons.squeeze_excite (notebook 02); no timings asserted."""
+"""The plotting and widget glue of effnb.lessons.squeeze_excite (notebook 02), and its checks."""
 
 from __future__ import annotations
 
-import matplotlib
-import pytest
-import torch
-from torch import nn
+import math
 
-import effnb
+import matplotlib
+import numpy as np
+import pytest
+
 from effnb.costs import se_params
-from effnb.layers import ConvNormAct, DepthwiseSeparableConv, make_divisible
 from effnb.lessons import squeeze_excite as se
 
 matplotlib.use("Agg")
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One forward pass per test, no speed needed: one thread avoids fighting over shared cores."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.container import ErrorbarContainer  # noqa: E402
 
 
-# --- counting (notebook 00) ------------------------------------------------------------
+@pytest.mark.parametrize(("channels", "reduction", "squeeze"), [(240, 4, 60), (248, 16, 15)])
+def test_se_cost_view_text_and_curve(channels, reduction, squeeze):
+    text, fig = se.se_cost_view(channels, reduction)
+    assert f"squeeze {squeeze}," in text
+    assert f"= {se_params(channels, squeeze):,} (weights {2 * channels * squeeze:,})" in text
+    assert f"MACs {2 * channels * squeeze:,} per image" in text
+    curve, star = fig.axes[0].lines
+    assert list(curve.get_xdata()) == [2, 4, 8, 16, 32]
+    assert list(curve.get_ydata()) == [
+        se_params(channels, channels // r) for r in (2, 4, 8, 16, 32)
+    ]
+    assert (star.get_xdata()[0], star.get_ydata()[0]) == (reduction, se_params(channels, squeeze))
+    plt.close(fig)
 
 
-@pytest.mark.parametrize(("channels", "r"), [(64, 4), (240, 16), (960, 4)])
-def test_se_param_rows(channels, r):
-    row = se.se_param_rows(channels, r)
-    assert row["formula_no_bias"] == row["counted_weights"] == 2 * channels * channels // r
-    assert (
-        row["formula_with_bias"]
-        == row["counted_all"]
-        == 2 * channels**2 // r + channels // r + channels
-    )
+def test_se_cost_view_zero_width_draws_only_buildable_ratios():
+    text, fig = se.se_cost_view(8, 16)
+    assert "C // r = 0, a zero-width SE" in text
+    (curve,) = fig.axes[0].lines  # no star for an SE that cannot be built
+    assert list(curve.get_xdata()) == [2, 4, 8]
+    plt.close(fig)
 
 
-def test_seed_se_gate_is_one_half_everywhere():
-    gate = se.seed_se_gate(8, 16)
-    assert gate.shape == (4, 8)
-    assert torch.all(gate == 0.5)
-    assert not torch.all(se.seed_se_gate(32, 16) == 0.5)
+def test_plot_gates_draws_both_curves_distinctly_and_their_difference():
+    x = np.array([-4.0, -3.0, -1.0, 0.0, 2.0, 3.0])
+    fig = se.plot_gates(x)
+    ax1, ax2 = fig.axes
+    sig, hsig = ax1.lines
+    assert sig.get_linestyle() != hsig.get_linestyle()
+    np.testing.assert_allclose(hsig.get_ydata(), [0.0, 0.0, 1 / 3, 0.5, 5 / 6, 1.0])
+    np.testing.assert_allclose(sig.get_ydata(), 1 / (1 + np.exp(-x)))
+    diff = ax2.lines[0].get_ydata()
+    np.testing.assert_allclose(diff, hsig.get_ydata() - sig.get_ydata())
+    plt.close(fig)
 
 
-def test_se_sweep_values():
-    rows = se.se_sweep((2, 4, 8, 16, 32), size=28)
-    base = rows[0]
-    assert base["params"] == 26_240 and base["macs"] == 19_756_800
-    by_r = {row["r"]: row for row in rows[1:]}
-    for r, row in by_r.items():
-        squeeze = 240 // r
-        assert row["params"] - base["params"] == se_params(240, squeeze)
-        assert row["macs"] - base["macs"] == 2 * 240 * squeeze
-    assert by_r[2]["macs_overhead_pct"] < 0.3
+def test_plot_se_overhead_bar_heights_and_error_bars():
+    rows = [
+        {"block": "a", "r": 2, "params_pct": 200.0, "macs_pct": 0.3, "time": (1.1, 1.2, 1.5)},
+        {"block": "a", "r": 4, "params_pct": 100.0, "macs_pct": 0.1, "time": None},
+        {"block": "b", "r": 2, "params_pct": 270.0, "macs_pct": 5.6, "time": (0.9, 1.05, 1.3)},
+        {"block": "b", "r": 4, "params_pct": 130.0, "macs_pct": 2.8, "time": (1.0, 1.1, 1.2)},
+    ]
+    fig = se.plot_se_overhead(rows, ["a", "b"], reductions=(2, 4))
+    params_ax, macs_ax, time_ax = fig.axes
 
+    def heights(ax):
+        return [round(p.get_height(), 6) for p in ax.patches]
 
-def test_gate_curves():
-    sig, hsig = se.gate_curves([-3.0, 0.0, 3.0])
-    assert list(hsig) == [0.0, 0.5, 1.0]
-    assert sig[1] == 0.5
-
-
-def test_se_widths_mobilenet_v3_large():
-    widths = se.se_widths(effnb.create_model("mobilenet_v3_large"))
-    assert [w.squeeze for w in widths] == [24, 32, 32, 120, 168, 168, 240, 240]
-    assert all(w.squeeze == make_divisible(w.channels / 4, 8) for w in widths)
-
-
-def test_se_widths_efficientnet_b0_use_block_input():
-    widths = se.se_widths(effnb.create_model("efficientnet_b0"))
-    assert len(widths) == 16
-    assert all(w.squeeze == max(1, w.block_in // 4) for w in widths)
-    assert (widths[1].block_in, widths[1].channels, widths[1].squeeze) == (16, 96, 4)
-
-
-def test_se_widths_ghostnet():
-    widths = se.se_widths(effnb.create_model("ghostnet"))
-    assert widths[0].channels == 72 and widths[0].squeeze == 20
-    assert all(w.squeeze == make_divisible(w.channels / 4, 4) for w in widths)
-
-
-def test_mobilenet_v3_small_unrounded_is_the_seed_count():
-    model, changes = se.mobilenet_v3_small_unrounded()
-    assert sum(p.numel() for p in model.parameters()) == 2_537_238
-    changed = [(c, a, b) for c, a, b in changes if a != b]
-    assert changed == [(16, 8, 4), (240, 64, 60), (240, 64, 60), (120, 32, 30), (144, 40, 36)]
-    assert sum(se_params(c, a) - se_params(c, b) for c, a, b in changes) == 2_542_856 - 2_537_238
-    x = torch.zeros(1, 3, 64, 64)
-    assert model.eval()(x).shape == (1, 1000)
-
-
-def test_se_cost_view():
-    text, fig = se.se_cost_view(240, 4)
-    assert "squeeze 60" in text and f"{se_params(240, 60):,}" in text
-    text2, fig2 = se.se_cost_view(248, 4)
-    assert text2 != text
-    text3, fig3 = se.se_cost_view(8, 16)
-    assert "zero-width" in text3
-    for f in (fig, fig2, fig3):
-        matplotlib.pyplot.close(f)
-
-
-def test_se_block_shapes():
-    block = se.se_block(4)
-    assert block.se.fc1.out_channels == 60
-    assert isinstance(se.se_block(None).se, nn.Identity)
-    assert isinstance(DepthwiseSeparableConv(8, 8).conv_dw, ConvNormAct)
-
-
-def test_ratio_iqr_of_paired_rounds():
-    from effnb.bench import Comparison
-
-    cmp = Comparison(
-        records={}, rounds={"a": (2.0, 4.0, 6.0, 8.0, 10.0), "b": (1.0, 2.0, 3.0, 4.0, 5.0)}
-    )
-    assert se.ratio_iqr(cmp, "a", "b") == 0.0  # drift cancels in the paired ratio
-    cmp2 = Comparison(records={}, rounds={"a": (1.0, 2.0, 3.0, 4.0), "b": (1.0, 1.0, 1.0, 1.0)})
-    assert se.ratio_iqr(cmp2, "a", "b") == pytest.approx(2.5)
+    assert heights(params_ax) == [200.0, 100.0, 270.0, 130.0]
+    assert heights(macs_ax) == [0.3, 0.1, 5.6, 2.8]
+    times = heights(time_ax)
+    assert times[0] == 20.0 and math.isnan(times[1]) and times[2:] == [5.0, 10.0]
+    errorbars = [c for c in time_ax.containers if isinstance(c, ErrorbarContainer)]
+    segments = errorbars[0].lines[2][0].get_segments()  # block "a": one vertical line per bar
+    (x0, low), (_, high) = segments[0]
+    assert (round(low, 6), round(high, 6)) == (10.0, 50.0)  # the CI 1.1-1.5 as % added
+    plt.close(fig)
