@@ -59,3 +59,32 @@ test: lint browser-deps
 
 clean-venv:
 	rm -rf $(VENV)
+
+# The course as a static site (issue 17): build/book/ from the stored notebooks, in course order,
+# not executed, offline (book/build.py; the repository URL for launch links is in book/book.toml).
+# make test builds it and loads every page in Chromium (tests/test_book.py, on that build).
+BOOK_STAMP := $(VENV)/.effnb-book-installed
+
+.PHONY: book book-figures nbdiff-setup
+
+$(BOOK_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install --quiet -e ".[course,test,book]"
+	touch $(BOOK_STAMP)
+
+book: $(BOOK_STAMP)
+	$(PY) book/build.py --out build/book
+
+test: book
+test: export EFFNB_BOOK_DIR = $(CURDIR)/build/book
+
+# Rewrites figures/book-landing.png and figures/book-notebook.png (the README shows them).
+book-figures: book
+	EFFNB_BOOK_DIR=$(CURDIR)/build/book $(PY) -m pytest -q tests/test_book.py -k screenshots
+
+# Readable notebook diffs, once per clone: `git diff` shows *.ipynb changes cell by cell through
+# nbdime (.gitattributes names the driver; this defines it in .git/config, by absolute path so an
+# activated venv is not needed). `git difftool --tool=nbdime FILE` opens the same diff in a browser.
+nbdiff-setup: $(BOOK_STAMP)
+	git config diff.jupyternotebook.command "$(abspath $(VENV))/bin/git-nbdiffdriver diff"
+	git config difftool.nbdime.cmd "$(abspath $(VENV))/bin/git-nbdifftool diff \"\$$LOCAL\" \"\$$REMOTE\" \"\$$BASE\""
+	@echo "nbdime: git diff now shows notebooks cell by cell in this clone (undo: git config --remove-section diff.jupyternotebook)"

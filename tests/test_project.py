@@ -35,7 +35,7 @@ def test_readme_quick_start_is_two_commands_and_ci_runs_the_test_one():
 def test_environment_yml_installs_what_pyproject_declares():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     declared = set(project["dependencies"])
-    for extra in ("course", "test"):
+    for extra in project["optional-dependencies"]:
         declared |= set(project["optional-dependencies"][extra])
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
