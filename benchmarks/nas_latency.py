@@ -4,7 +4,9 @@ Each trial draws fresh random architectures from ``effnb.nas.SearchSpace``, meas
 block table and all of those networks in one interleaved run (``build_latency_table(...,
 networks=...)``, no cache), fits the predictor's scale and overhead on the calibration networks
 and validates it on the held-out ones. Reported per trial: share of held-out networks within
-+-10% (plain block sum and calibrated), Spearman's rho, mean |error|, the measurement's own
++-10% (plain block sum and calibrated), Spearman's rho, mean |error|, the same share and rho for
+a MACs-only baseline (a line through MACs and measured ms, fitted on the same calibration
+networks; notebook 06 compares the two), the measurement's own
 repeatability (even vs odd rounds, speed-normalised and raw), how far the machine's speed moved
 during the run, and the wall time.
 
@@ -24,8 +26,9 @@ import time
 import numpy as np
 import torch
 
+from effnb.costs import profile
 from effnb.nas import LatencyPredictor, SearchSpace, build_latency_table, repeatability, validate
-from effnb.nas.latency import cpu_model, within_share
+from effnb.nas.latency import cpu_model, spearman, within_share
 
 NN_METER_BAR = 0.99  # share within +-10% (Zhang et al., MobiSys 2021)
 
@@ -60,6 +63,9 @@ def trial(
     fitted = raw.fit(cal, table.network_ms(cal))
     measured = table.network_ms(held)
     rep_raw, rep_cal = validate(raw, held, measured), validate(fitted, held, measured)
+    macs = {a: profile(space.build(a), input_size=input_size).macs for a in archs}
+    slope, intercept = np.polyfit([macs[a] for a in cal], table.network_ms(cal), 1)
+    macs_pred = np.array([slope * macs[a] + intercept for a in held])
     norm_rounds = table.network_rounds(held)
     speed = np.array(table.meta["round_speed"])
     return {
@@ -73,6 +79,8 @@ def trial(
         "within5_calibrated": within_share(rep_cal.predicted_ms, measured, 0.05),
         "spearman_calibrated": rep_cal.spearman_rho,
         "mape_calibrated": rep_cal.mean_abs_pct_error,
+        "within10_macs": within_share(macs_pred, measured),
+        "spearman_macs": spearman(macs_pred, measured),
         "scale": fitted.scale,
         "overhead_ms": fitted.overhead_ms,
         "repeatability_normalised": repeatability(norm_rounds),
@@ -100,7 +108,8 @@ def main() -> None:
     print(f"torch {torch.__version__} | CPU: {cpu_model()} | {args.threads} thread(s), batch 1")
     print(
         f"{'seed':>4s} {'n':>4s} {'sum<=10%':>8s} {'cal<=10%':>8s} {'cal<=5%':>7s} {'rho':>6s} "
-        f"{'MAPE':>6s} {'repeat':>6s} {'raw rep':>7s} {'speed':>11s} {'net ms':>11s} {'s':>5s}"
+        f"{'MAPE':>6s} {'MACs10%':>7s} {'MACsrho':>7s} {'repeat':>6s} {'raw rep':>7s} "
+        f"{'speed':>11s} {'net ms':>11s} {'s':>5s}"
     )
     rows = []
     for seed in range(1, args.trials + 1):
@@ -114,6 +123,7 @@ def main() -> None:
             f"{r['seed']:>4d} {r['held_out']:>4d} {100 * r['within10_block_sum']:>7.0f}% "
             f"{100 * r['within10_calibrated']:>7.0f}% {100 * r['within5_calibrated']:>6.0f}% "
             f"{r['spearman_calibrated']:>6.3f} {r['mape_calibrated']:>5.1f}% "
+            f"{100 * r['within10_macs']:>6.0f}% {r['spearman_macs']:>7.3f} "
             f"{100 * r['repeatability_normalised']:>5.0f}% {100 * r['repeatability_raw_ms']:>6.0f}% "
             f"{r['speed_min']:>5.2f}-{r['speed_max']:<5.2f} {lo:>5.2f}-{hi:<5.2f} {r['seconds']:>5.0f}",
             flush=True,
@@ -126,7 +136,8 @@ def main() -> None:
     )
     print(
         "sum<=10%: plain block sum; cal: scale * sum + overhead fitted on the calibration "
-        "networks; repeat: even vs odd rounds, speed-normalised; raw rep: the same in raw ms; "
+        "networks; MACs: a line through MACs fitted on the same networks; repeat: even vs odd "
+        "rounds, speed-normalised; raw rep: the same in raw ms; "
         "speed: slowest/fastest round relative to the run's typical speed"
     )
     if args.json:

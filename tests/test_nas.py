@@ -1,6 +1,9 @@
 """effnb.nas: space, latency model (with a fake measure), reward, search and executors."""
 
+import dataclasses
+import json
 import math
+import re
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
@@ -13,6 +16,7 @@ from effnb.nas import (
     HARD,
     SOFT,
     Architecture,
+    DigitsEvaluator,
     Evaluation,
     LatencyPredictor,
     LatencyTable,
@@ -28,7 +32,14 @@ from effnb.nas import (
     spearman,
     validate,
 )
-from effnb.nas.latency import SampleTimer, round_speed, speed_normalised
+from effnb.nas.latency import (
+    SampleTimer,
+    bootstrap_difference,
+    round_speed,
+    source_digest,
+    speed_normalised,
+    within_share,
+)
 from effnb.nas.search import Candidate
 
 SPACE = SearchSpace()
@@ -399,25 +410,162 @@ def test_process_pool_executor_works():
     assert math.isfinite(res.best.reward)
 
 
-def test_lesson_latency_panels_and_reward_text():
+def test_lesson_figures_and_reward_text():
     from effnb.lessons import nas as lesson
-    from effnb.nas.latency import ValidationReport
 
-    report = ValidationReport(
-        predicted_ms=(1.0, 2.0, 3.3),
-        measured_ms=(1.0, 2.0, 3.0),
-        within_10=1.0,
-        spearman_rho=1.0,
-        mean_abs_pct_error=3.3,
+    fig = lesson.plot_latency_validation(
+        [1.0, 2.0, 3.0], {"table": [1.0, 2.2, 2.9], "macs": [2, 2, 2]}
     )
-    per_round = np.array([[1.0, 2.0, 3.0], [1.0, 2.5, 3.0], [1.0, 2.0, 3.0], [1.0, 2.5, 3.0]])
-    fig = lesson.plot_latency_validation(report, per_round)
-    left, right = fig.axes[:2]
-    assert left.get_title() == "100% within +-10%, rho = 1.00"
-    # even rounds (2.0) against odd rounds (2.5) for the second network: 25% apart
-    assert right.get_title() == "repeatability: 67% within +-10%"
-    offsets = right.collections[-1].get_offsets()
-    assert offsets[:, 0].tolist() == [1.0, 2.0, 3.0] and offsets[:, 1].tolist() == [1.0, 2.5, 3.0]
-    text, _ = lesson.reward_curve_view(w=-0.07, ratio=2.0)
-    # soft: 2**-0.07 = 95.3%; hard: 1/2 = 50.0%
-    assert "95.3%" in text and "hard: 50.0%" in text
+    ax = fig.axes[0]
+    table_pts, macs_pts = ax.collections[-2].get_offsets(), ax.collections[-1].get_offsets()
+    assert table_pts[:, 1].tolist() == [1.0, 2.2, 2.9] and macs_pts[:, 1].tolist() == [2, 2, 2]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["+-10%", "table", "macs"]
+
+    arch = SPACE.baselines()["mobilenet_v2_like"]
+    cands = [
+        Candidate(0, arch, (0,), 0.90, 2.0, 0.90),
+        Candidate(1, arch, (1,), 0.95, 3.0, 0.93),
+        Candidate(2, arch, (2,), 0.80, 2.5, 0.80),  # dominated: off the front
+    ]
+    fig = lesson.plot_search({"evolution": cands}, {"found": (2.5, [0.9, 0.94, 0.92])})
+    left, right = fig.axes
+    assert left.lines[0].get_ydata().tolist() == [0.90, 0.93, 0.93]  # best reward so far
+    front = right.lines[0]
+    assert front.get_xdata().tolist() == [2.0, 3.0] and front.get_ydata().tolist() == [90, 95]
+    bar = right.containers[0]  # mean 92% with a bar from the lowest to the highest seed
+    assert bar.lines[0].get_ydata().tolist() == pytest.approx([92.0])
+    low, high = bar.lines[2][0].get_segments()[0][:, 1]
+    assert (low, high) == pytest.approx((90.0, 94.0))
+
+    text, _ = lesson.reward_curve_view(w=-0.5, ratio=4.0)
+    # 4 ** -0.5 = 50.0%; soft: 4 ** -0.07 = 90.8%; hard: 1/4 = 25.0%
+    assert "50.0% of the accuracy with w = -0.5" in text
+    assert "soft: 90.8%" in text and "hard: 25.0%" in text
+
+
+def test_bootstrap_difference_resolves_a_better_predictor_and_not_a_tie():
+    rng = np.random.default_rng(0)
+    measured = rng.uniform(1, 10, 40)
+    good = measured * rng.uniform(0.97, 1.03, 40)
+    bad = measured * rng.uniform(0.6, 1.4, 40)
+    lo, diff, hi = bootstrap_difference(spearman, measured, good, bad, n_boot=500)
+    assert diff == pytest.approx(spearman(good, measured) - spearman(bad, measured))
+    assert 0 < lo <= diff <= hi
+    lo, diff, hi = bootstrap_difference(within_share, measured, bad, good, n_boot=500)
+    assert hi < 0  # arguments swapped: the bad predictor minus the good one
+    assert bootstrap_difference(spearman, measured, good, good, n_boot=50) == (0.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match="length"):
+        bootstrap_difference(spearman, measured, good[:5], bad)
+
+
+def test_latency_table_cache_is_keyed_by_the_code_that_measured_it(tmp_path, monkeypatch):
+    import effnb.nas.latency as latency
+
+    monkeypatch.setenv("EFFNB_CACHE", str(tmp_path))
+    kw = {"rounds": 1, "sample_ms": 0.2}
+    first = build_latency_table(TINY, 8, **kw)
+    assert first.meta["source"] == latency._table_source()
+    assert build_latency_table(TINY, 8, **kw) == first  # served from the cache
+    assert len(list(tmp_path.glob("nas-latency-table-*.json"))) == 1
+    monkeypatch.setattr(latency, "_table_source", lambda: "edited layers")
+    again = build_latency_table(TINY, 8, **kw)  # another key: measured afresh, not served
+    assert again.meta["source"] == "edited layers"
+    assert len(list(tmp_path.glob("nas-latency-table-*.json"))) == 2
+    assert source_digest(latency.spearman) != source_digest(latency.within_share)
+
+
+def _fake_train(model, train_set, val_set, config):
+    """Instant stand-in for effnb.train.train: accuracy 0.5 + seed / 10."""
+    from effnb.train import EpochStats, TrainResult
+
+    _fake_train.calls += 1
+    acc = 0.5 + config.seed / 10
+    hist = (EpochStats(1, 1.0, acc, 1.0, acc, 0.0),)
+    return TrainResult(hist, acc, acc, 0.25, sum(p.numel() for p in model.parameters()))
+
+
+def test_digits_evaluator_cache_is_keyed_and_refuses_stale_entries(tmp_path, monkeypatch):
+    import warnings
+
+    import effnb.train
+
+    monkeypatch.setenv("EFFNB_CACHE", str(tmp_path))
+    monkeypatch.setattr(effnb.train, "train", _fake_train)
+    _fake_train.calls = 0
+    arch = TINY.sample(np.random.default_rng(0))
+    ev = DigitsEvaluator(TINY, image_size=8, epochs=1)
+    first = ev(arch)
+    assert (first.accuracy, first.seconds, first.cached, _fake_train.calls) == (0.5, 0.25, False, 1)
+    assert first.params == sum(p.numel() for p in TINY.build(arch).parameters())
+    again = ev(arch)
+    assert again == dataclasses.replace(first, cached=True) and _fake_train.calls == 1
+    key = ev.cache_key(arch)
+    assert {"code", "train", "data", "init", "source", "torch"} <= set(key)
+    # another seed changes the initial weights and the split: a new training
+    assert DigitsEvaluator(TINY, image_size=8, epochs=1, seed=2)(arch).accuracy == 0.7
+    assert _fake_train.calls == 2
+    # an entry whose stored key does not match its file name's key is ignored and retrained
+    entries = (tmp_path / "nas-evals").glob("*.json")
+    (path,) = [p for p in entries if json.loads(p.read_text())["value"]["accuracy"] == 0.5]
+    path.write_text(path.read_text().replace('"init": "', '"init": "x'))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert ev(arch).cached is False and _fake_train.calls == 3
+    assert any("another key" in str(w.message) for w in caught)
+    # editing the source of the layers or of the training loop changes the key
+    monkeypatch.setattr("effnb.nas.latency.source_digest", lambda *objs: "edited")
+    assert ev.cache_key(arch)["source"] == "edited" != key["source"]
+
+
+def _solution_namespaces(ex_id):
+    """(label, namespace) for the solution and each wrong answer of exercise ``ex_id``."""
+    import pathlib
+    from collections import deque
+
+    from effnb.exercises.solutions import parse
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    answers = parse(root / "solutions" / "06_nas.py")[ex_id]
+    for label, source in [("solution", answers.solution), *answers.wrong]:
+        namespace = {"deque": deque, "np": np}
+        exec(source, namespace)
+        yield label, next(v for k, v in namespace.items() if k.startswith("my_"))
+
+
+@pytest.mark.parametrize("ex_id", ["6.1", "6.2"])
+def test_exercise_checks_pass_the_solution_and_name_each_wrong_answer(ex_id, capsys):
+    from effnb.exercises import check
+
+    for label, fn in _solution_namespaces(ex_id):
+        if label == "solution":
+            check(ex_id, fn)
+            assert f"Exercise {ex_id}: correct" in capsys.readouterr().out
+        else:
+            with pytest.raises(AssertionError, match=f"(?i){re.escape(label)}"):
+                check(ex_id, fn)
+
+
+def test_evolution_check_rejects_an_untouched_budget_and_a_plain_greedy_loop():
+    from effnb.exercises import check
+
+    def no_initial_population(sample, mutate, evaluate, budget, population_size, sample_size, rng):
+        pop = [(a, evaluate(a)) for a in (sample() for _ in range(population_size))]
+        history = []
+        for _ in range(budget):
+            child = mutate(max(pop, key=lambda m: m[1])[0])
+            history.append((child, evaluate(child)))
+        return history
+
+    with pytest.raises(AssertionError, match="initial population"):
+        check("6.1", no_initial_population)
+
+    def greedy(sample, mutate, evaluate, budget, population_size, sample_size, rng):
+        history = [(a, evaluate(a)) for a in (sample() for _ in range(population_size))]
+        while len(history) < budget:
+            pop = history[-population_size:]
+            child = mutate(max(pop, key=lambda m: m[1])[0])  # no tournament: always the best
+            history.append((child, evaluate(child)))
+        return history
+
+    with pytest.raises(AssertionError, match="departs from the reference"):
+        check("6.1", greedy)

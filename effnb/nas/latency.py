@@ -29,6 +29,7 @@ Notebook 06 builds the table on the machine it runs on.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 import pathlib
@@ -53,6 +54,7 @@ __all__ = [
     "MeasureFn",
     "SampleTimer",
     "ValidationReport",
+    "bootstrap_difference",
     "build_latency_table",
     "cache_dir",
     "cpu_model",
@@ -63,6 +65,7 @@ __all__ = [
     "network_key",
     "repeatability",
     "round_speed",
+    "source_digest",
     "spearman",
     "speed_normalised",
     "validate",
@@ -71,6 +74,18 @@ __all__ = [
 
 # measure(module, (C, H, W)) -> milliseconds for one forward pass at batch 1
 MeasureFn = Callable[[nn.Module, tuple[int, int, int]], float]
+
+
+def source_digest(*objects) -> str:
+    """sha256 (16 hex digits) of the source code of modules, classes or functions.
+
+    Part of the cache keys of the latency table and of the NAS evaluations: editing a layer,
+    the builder or the measurement code changes the key, so a stale result is not served.
+    """
+    h = hashlib.sha256()
+    for obj in objects:
+        h.update(inspect.getsource(obj).encode())
+    return h.hexdigest()[:16]
 
 
 def cpu_model() -> str:
@@ -293,6 +308,17 @@ def _table_pieces(space: SearchSpace, input_size: int) -> dict[str, tuple[nn.Mod
     return pieces
 
 
+def _table_source() -> str:
+    """Digest of the code that builds and times the table's pieces (a cache-key field)."""
+    import sys
+
+    from effnb import bench, layers
+    from effnb.models import net
+    from effnb.nas import space
+
+    return source_digest(layers, net, space, bench, sys.modules[__name__])
+
+
 def build_latency_table(
     space: SearchSpace,
     input_size: int,
@@ -316,8 +342,9 @@ def build_latency_table(
 
     With the default measure (``measure=None``) the table is cached as JSON under
     ``cache_dir()``; the file name hashes the space, the input size, the networks, the device,
-    the torch version, the thread count, the rounds, ``sample_ms`` and the CPU model, so it is
-    only reused where it was measured. A custom ``measure`` (tests, other devices) is never
+    the torch version, the thread count, the rounds, ``sample_ms``, the CPU model and the source
+    of the code that builds and times the pieces (``source_digest``), so it is only reused where
+    it was measured, by the code that measured it. A custom ``measure`` (tests, other devices) is never
     cached.
     """
     input_size = check_int("input_size", input_size)
@@ -333,6 +360,7 @@ def build_latency_table(
         "seed": int(seed),
         "space": repr(space),
         "networks": [network_key(a) for a in networks],
+        "source": _table_source(),
     }
     cached = measure is None and use_cache
     path = None
@@ -533,3 +561,44 @@ def validate(
         spearman_rho=spearman(pred, meas),
         mean_abs_pct_error=float(100 * np.mean(np.abs(pred / meas - 1))),
     )
+
+
+def bootstrap_difference(
+    metric: Callable[[np.ndarray, np.ndarray], float],
+    measured: Sequence[float],
+    predicted_a: Sequence[float],
+    predicted_b: Sequence[float],
+    *,
+    confidence: float = 0.95,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """(low, observed, high) of ``metric(a, measured) - metric(b, measured)``.
+
+    A paired percentile bootstrap over the networks: each resample draws n networks with
+    replacement and scores both predictors on the same draw, so the interval reflects how
+    much the comparison depends on which networks were held out. ``metric(predicted,
+    measured)`` is e.g. ``spearman`` or ``within_share``. An interval that excludes 0 means
+    the held-out networks resolve which predictor is better.
+    """
+    meas = np.asarray(measured, dtype=float)
+    a, b = np.asarray(predicted_a, dtype=float), np.asarray(predicted_b, dtype=float)
+    if not meas.shape == a.shape == b.shape or meas.ndim != 1 or len(meas) < 3:
+        raise ValueError(
+            f"need three 1-D sequences of one equal length >= 3, got {meas.shape}, {a.shape}, "
+            f"{b.shape}"
+        )
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    n_boot = check_int("n_boot", n_boot)
+    rng = np.random.default_rng(seed)
+    observed = metric(a, meas) - metric(b, meas)
+    diffs = []
+    for _ in range(n_boot):
+        i = rng.integers(len(meas), size=len(meas))
+        d = metric(a[i], meas[i]) - metric(b[i], meas[i])
+        if np.isfinite(d):  # a resample of all-equal values has no rank correlation
+            diffs.append(d)
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.percentile(diffs, [tail, 100 - tail])
+    return float(low), float(observed), float(high)

@@ -19,17 +19,16 @@ Random search draws every candidate uniformly. Both get the same number of evalu
 Candidates are evaluated through a ``concurrent.futures.Executor``: the default runs them
 synchronously in this process; ``ProcessPoolExecutor`` spreads them over cores; Dask's
 ``Client.get_executor()`` and Ray's ``ray.util.ActorPool``-backed executors implement the
-same interface and can be passed unchanged. Evaluations are cached on disk per
-(architecture code, training config, seed) so a re-run does not retrain. Notebook 06 runs it.
+same interface and can be passed unchanged. ``DigitsEvaluator`` caches each evaluation on
+disk under a key of everything that can change it (architecture, config, seed, data, initial
+weights, source code), so a re-run does not retrain and a stale result is never served.
+Notebook 06 writes the evolution loop on the page and checks it against ``search``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
-import os
-import pathlib
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -119,9 +118,14 @@ class Evaluation:
 class DigitsEvaluator:
     """Accuracy of an architecture after a short, seeded training on digits (effnb.train).
 
-    A frozen dataclass of plain values, so it pickles into worker processes. Results are
-    cached as one JSON file per (space, code, image size, training config, seed) under
-    ``cache_dir()/nas-evals/``; set ``use_cache=False`` to always train.
+    A frozen dataclass of plain values, so it pickles into worker processes. ``seed`` seeds
+    the initial weights, the data order and the train/val split (``effnb.data.digits``).
+    Results are cached as one JSON file per evaluation under ``cache_dir()/nas-evals/``,
+    keyed by everything that can change the result: the architecture's code and the space,
+    the image size, the training config, the seed, the bytes of the data, the initial
+    weights, the source of the layers, the network builder and the training loop, and the
+    torch version (``effnb._cache`` refuses an entry stored under another key). Set
+    ``use_cache=False`` to always train.
     """
 
     space: SearchSpace
@@ -130,7 +134,7 @@ class DigitsEvaluator:
     batch_size: int = 32  # more steps per epoch than 64: learns faster in few epochs
     lr: float = 0.1  # high with a cosine decay to 0: short runs need big early steps
     weight_decay: float = 5e-4
-    seed: int = 0  # seeds the weights and the data order
+    seed: int = 0  # seeds the weights, the data order and the split
     threads: int = 1  # one per process; run processes in parallel instead
     use_cache: bool = True
 
@@ -147,48 +151,74 @@ class DigitsEvaluator:
             progress=False,
         )
 
-    def cache_key(self, arch: Architecture) -> str:
+    def cache_key(self, arch: Architecture, model=None, data=None) -> dict:
+        """The full key of ``arch``'s evaluation (builds the seeded model and loads the data
+        when they are not given)."""
+        from effnb import layers, train
+        from effnb.data import digits
+        from effnb.models import net
+        from effnb.nas import space as space_module
+        from effnb.nas.latency import source_digest
+        from effnb.train import _fingerprint
+
+        if model is None:
+            torch.manual_seed(self.seed)
+            model = self.space.build(arch, num_classes=10)
+        if data is None:
+            data = digits(image_size=self.image_size, seed=self.seed)
+        init = hashlib.sha256()
+        for name, t in model.state_dict().items():
+            init.update(name.encode())
+            init.update(t.detach().cpu().contiguous().numpy().tobytes())
         cfg = dataclasses.asdict(self.train_config())
         for name in ("progress", "threads", "device"):
             cfg.pop(name)
-        payload = {
+        return {
             "space": repr(self.space),
             "code": list(self.space.encode(arch)),
             "image_size": self.image_size,
             "train": cfg,
-            "seed": self.seed,
+            "data": [_fingerprint(d) for d in data],
+            "init": init.hexdigest()[:16],
+            "source": source_digest(layers, net, space_module, train.train),
             "torch": torch.__version__,
         }
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
-
-    def _path(self, arch: Architecture) -> pathlib.Path:
-        from effnb.nas.latency import cache_dir
-
-        return cache_dir() / "nas-evals" / f"{self.cache_key(arch)}.json"
 
     def __call__(self, arch: Architecture) -> Evaluation:
+        from effnb import _cache
         from effnb.costs import profile
         from effnb.data import digits
         from effnb.train import train
 
-        path = self._path(arch)
-        if self.use_cache and path.is_file():
-            data = json.loads(path.read_text())
-            return Evaluation(
-                data["accuracy"], data["params"], data["macs"], data["seconds"], cached=True
-            )
         torch.manual_seed(self.seed)
         model = self.space.build(arch, num_classes=10)
-        report = profile(model, input_size=self.image_size)
-        train_set, val_set = digits(image_size=self.image_size, seed=self.seed)
-        result = train(model, train_set, val_set, self.train_config())
+        data = digits(image_size=self.image_size, seed=self.seed)
+        key = self.cache_key(arch, model, data)
+        path = _cache.cache_dir() / "nas-evals" / f"{_cache.key_digest(key)}.json"
+        if self.use_cache:
+            value = _cache.read_entry(path, key, _check_evaluation)
+            if value is not None:
+                return Evaluation(**{**value, "cached": True})
+        threads = torch.get_num_threads()
+        torch.set_num_threads(self.threads)  # the counting pass too: on a busy machine a
+        try:  # second thread mostly waits for the first
+            report = profile(model, input_size=self.image_size)
+            result = train(model, *data, self.train_config())
+        finally:
+            torch.set_num_threads(threads)
         ev = Evaluation(result.final_val_acc, report.params, report.macs, result.seconds)
         if self.use_cache:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(dataclasses.asdict(ev)))
-            os.replace(tmp, path)  # atomic: parallel workers never see half a file
+            _cache.write_entry(path, key, {**dataclasses.asdict(ev), "cached": False})
         return ev
+
+
+def _check_evaluation(value) -> str | None:
+    acc = value.get("accuracy")
+    if not isinstance(acc, float | int) or not 0 <= acc <= 1:
+        return f"accuracy={acc!r} is not in [0, 1]"
+    if set(value) != {f.name for f in dataclasses.fields(Evaluation)}:
+        return f"its fields {sorted(value)} are not an Evaluation's"
+    return None
 
 
 @dataclass(frozen=True)
