@@ -10,7 +10,7 @@ networks; notebook 06 compares the two), the measurement's own
 repeatability (even vs odd rounds, speed-normalised and raw), how far the machine's speed moved
 during the run, and the wall time.
 
-The bar (REFERENCE.md): nn-Meter predicts 99.0% of models within +-10% on a mobile CPU.
+The bar: nn-Meter (Zhang et al., MobiSys 2021) predicts 99.0% of models within +-10% on a mobile CPU.
 
     .venv/bin/python benchmarks/nas_latency.py --trials 3 --held-out 100
     .venv/bin/python benchmarks/nas_latency.py --input-size 32 --json results.json
