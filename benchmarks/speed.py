@@ -9,7 +9,7 @@ Goals (issue 5): ours eager / reference eager <= 1.05 on every model; deployed a
 1.5x faster than reference eager on MobileNetV2, MobileNetV3 (both) and ShuffleNetV2, and
 faster on all.
 
-    PYTHONPATH=/work/main /work/scratch/refvenv/bin/python benchmarks/speed.py --rounds 30
+    PYTHONPATH=. REFVENV/bin/python benchmarks/speed.py --rounds 30   # REFVENV: torchvision + timm
 
 Without torchvision/timm (the project venv) only our columns are measured.
 """
