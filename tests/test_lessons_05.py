@@ -1,153 +1,100 @@
-"""Values computed by effnb.lessons.scaling (notebook 05); no timings asserted."""
+"""effnb.lessons.scaling (notebook 05's figures and widget): values, not "it ran"."""
 
 from __future__ import annotations
 
-import math
-
 import matplotlib
+import numpy as np
 import pytest
 
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.collections import PathCollection  # noqa: E402
 
-import effnb.models.efficientnet as effnet  # noqa: E402
-from effnb.layers import make_divisible  # noqa: E402
 from effnb.lessons import scaling as S  # noqa: E402
+from effnb.models import model_info  # noqa: E402
 
-# --- scaling ------------------------------------------------------------------------------
-
-
-def test_flops_factor_is_1_920():
-    assert S.flops_factor() == pytest.approx(1.92027, abs=1e-5)
-    assert round(S.flops_factor(), 3) == 1.920
-    assert S.flops_factor(2.0, 1.0, 1.0) == 2.0
-
-
-@pytest.mark.parametrize(
-    ("phi", "depth", "width", "resolution"),
-    [
-        (0, 1.0, 1.0, 224.0),
-        (1, 1.2, 1.1, 257.6),
-        (4, 2.0736, 1.4641, 391.77),
-        (7, 3.583, 1.949, 595.8),
-    ],
-)
-def test_formula_config(phi, depth, width, resolution):
-    f = S.formula_config(phi)
-    assert f.depth == pytest.approx(depth, abs=1e-3)
-    assert f.width == pytest.approx(width, abs=1e-3)
-    assert f.resolution == pytest.approx(resolution, abs=0.05)
-
-
-def test_formula_config_rejects_negative_phi():
-    with pytest.raises(ValueError, match="phi"):
-        S.formula_config(-1)
-
-
-def test_seed_table_mixes_formula_and_release():
-    lines = S.seed_table_report().splitlines()[2:]
-    b1, b4, b7 = lines[1].split(), lines[2].split(), lines[3].split()
-    assert b1[2] == "formula" and b1[4] == "formula" and b1[6] == "released"
-    assert b4[2] == "formula" and b4[4] == "formula" and b4[6] == "released"
-    assert b7[2] == b7[4] == b7[6] == "released"
-
-
-def test_ceil_to_multiple():
-    assert S.ceil_to_multiple(17.6) == 24
-    assert S.ceil_to_multiple(16.0) == 16
-    assert S.ceil_to_multiple(0.5) == 8
-    assert make_divisible(17.6) == 16  # the reference rounds to nearest
-
-
-REFERENCE_PARAMS = {
-    "b0": 5_288_548,
-    "b1": 7_794_184,
-    "b2": 9_109_994,
-    "b3": 12_233_232,
-    "b4": 19_341_616,
-    "b5": 30_389_784,
-    "b6": 43_040_704,
-    "b7": 66_347_960,
+KEYS = [f"b{i}" for i in range(8)]
+# variant -> (params, MACs at native resolution), torchvision's counts kept in the registry
+COSTS = {
+    k: (
+        model_info(f"efficientnet_{k}").reference_params,
+        model_info(f"efficientnet_{k}").reference_macs,
+    )
+    for k in KEYS
 }
 
 
-CEIL_PARAMS = {"b2": 9_530_928, "b4": 19_380_088, "b5": 31_396_920, "b6": 44_456_204}
-
-
-@pytest.mark.parametrize("key", list(REFERENCE_PARAMS))
-def test_variant_params_reference_and_ceil(key):
-    assert S.variant_params(key) == REFERENCE_PARAMS[key]
-    expected_ceil = CEIL_PARAMS.get(key, REFERENCE_PARAMS[key])  # b0/b1/b3/b7 round alike
-    assert S.variant_params(key, S.ceil_to_multiple) == expected_ceil
-
-
-def test_channel_rounding_restores_the_builder():
-    original = effnet.make_divisible
-    with pytest.raises(RuntimeError), S.channel_rounding(S.ceil_to_multiple):
-        assert effnet.make_divisible is S.ceil_to_multiple
-        raise RuntimeError("leave the block with an error")
-    assert effnet.make_divisible is original
-    with pytest.raises(TypeError, match="round_fn"):
-        with S.channel_rounding(8):
-            pass
-
-
-def test_b2_macs_under_ceil_rounding():
-    from effnb.costs import profile
-
-    assert profile(S.meta_variant("b2"), 260).macs == 993_561_872
-    assert round(profile(S.meta_variant("b2", S.ceil_to_multiple), 260).macs / 1e5) == 11_653
-
-
-@pytest.fixture(scope="module")
-def costs():
-    return S.variant_costs()
-
-
-def test_variant_costs_match_reference(costs):
-    macs = {"b0": 385_814_752, "b2": 993_561_872, "b4": 4_393_771_024, "b7": 37_745_884_192}
-    for key, value in macs.items():
-        assert costs[key].macs == value
-    assert {k: c.params for k, c in costs.items()} == REFERENCE_PARAMS
-    assert [c.dropout for c in costs.values()] == [0.2, 0.2, 0.3, 0.3, 0.4, 0.4, 0.5, 0.5]
-    assert [c.top1 for c in costs.values()] == [77.1, 79.1, 80.1, 81.6, 82.9, 83.6, 84.0, 84.3]
-
-
-def test_macs_grow_as_d_w2_r2(costs):
-    x = [S.compound_factor(c.width, c.depth, c.resolution) for c in costs.values()]
-    slope, _ = S.fit_power_law(x, [c.macs for c in costs.values()])
-    assert slope == pytest.approx(0.969, abs=0.002)
-    assert S.compound_factor(2.0, 3.1, 600) == pytest.approx(3.1 * 4 * (600 / 224) ** 2)
-
-
-def test_fit_power_law_recovers_exponent():
-    slope, intercept = S.fit_power_law([1, 2, 4, 8], [3, 12, 48, 192])
-    assert slope == pytest.approx(2.0)
-    assert math.exp(intercept) == pytest.approx(3.0)
-    with pytest.raises(ValueError):
-        S.fit_power_law([1], [1])
-
-
-def test_scaled_model_view_counts_b0(costs):
+def test_scaled_costs_count_b0_and_b2():
     assert S.scaled_costs(1.0, 1.0, 224) == (5_288_548, 385_814_752)
-    text, fig = S.scaled_model_view(1.0, 1.0, 224, costs)
+    assert S.scaled_costs(1.1, 1.2, 260) == (9_109_994, 993_561_872)
+    params, macs = S.scaled_costs(1.0, 1.0, 448)  # resolution: MACs about 4x, params unchanged
+    assert params == 5_288_548
+    assert 3.9 < macs / 385_814_752 < 4.0
+
+
+def test_scaled_costs_rejects_bad_multipliers():
+    with pytest.raises(ValueError):
+        S.scaled_costs(0.0, 1.0, 224)
+
+
+def _star(fig):
+    """The widget's star: the last scatter's single offset (MACs in G, params in M)."""
+    ((x, y),) = fig.axes[0].collections[-1].get_offsets()
+    return float(x), float(y)
+
+
+def test_scaled_model_view_b0_and_a_wider_net_change_text_and_star():
+    text, fig = S.scaled_model_view(1.0, 1.0, 224, COSTS)
+    star = _star(fig)
     plt.close(fig)
-    assert "5.29M params" in text and "0.386G MACs" in text and "B0" in text
+    assert "5.29M params, 0.386G MACs" in text
+    assert "MACs / B0's = 1.00x" in text and "closest released variant by MACs: B0" in text
     assert "latency" not in text
-    text2, fig2 = S.scaled_model_view(1.5, 1.0, 224, costs, ms_per_gmac=100.0)
+    assert star == pytest.approx((0.385814752, 5.288548))
+    # the browser test moves the first slider (width): text and plot must both change
+    text2, fig2 = S.scaled_model_view(1.5, 1.0, 224, COSTS, ms_per_gmac=100.0)
+    star2 = _star(fig2)
     plt.close(fig2)
-    assert text2 != text and "latency estimate" in text2
+    assert text2 != text and star2[0] > star[0] and star2[1] > star[1]
+    params, macs = S.scaled_costs(1.5, 1.0, 224)
+    assert f"latency estimate (B0's ms per GMAC x these MACs): {100.0 * macs / 1e9:.0f} ms" in text2
+    assert star2 == pytest.approx((macs / 1e9, params / 1e6))
 
 
-def test_experiment_arms_are_about_4x_the_base():
-    base = S.Arm("base", 0.25, 0.25, 16)
-    arms = S.experiment_arms(base)
-    assert [a.name for a in arms] == ["width", "depth", "resolution", "compound"]
-    assert arms[3] == S.Arm("compound", 0.317, 0.394, 23)
-    base_macs = S.arm_costs(base)[1]
-    assert base_macs == 500_352
-    for arm in arms:
-        assert 3.5 < S.arm_costs(arm)[1] / base_macs < 4.5
-    model = S.arm_model(arms[0])
-    assert model.total_stride == 16 and model.classifier.fc.out_features == 10
+def test_scaled_model_view_names_the_closest_variant_by_macs():
+    text, fig = S.scaled_model_view(2.0, 3.1, 600, COSTS)
+    plt.close(fig)
+    assert "closest released variant by MACs: B7" in text
+    assert "d * w^2 * (r/224)^2 = 88.97x" in text  # 3.1 * 4 * (600/224)^2
+
+
+def test_plot_macs_draws_the_points_and_the_fit():
+    predicted = [1.0, 1.26, 1.96, 3.62, 10.15, 23.34, 46.8, 88.97]
+    fig = S.plot_macs(predicted, COSTS, 1.92, (0.969, 19.99))
+    left, right = fig.axes
+    counted = left.collections[0].get_offsets()
+    assert np.allclose(counted[:, 0], predicted)
+    assert np.allclose(counted[:, 1], [COSTS[k][1] / 1e9 for k in KEYS])
+    assert "slope 0.969" in left.get_legend().get_texts()[0].get_text()
+    formula = right.get_lines()[1].get_ydata()  # B0 x 1.92^phi
+    assert formula[3] == pytest.approx(COSTS["b0"][1] / 1e9 * 1.92**3)
+    assert [t.get_text() for t in right.get_xticklabels()] == [k.upper() for k in KEYS]
+    plt.close(fig)
+
+
+def test_plot_experiment_one_column_per_arm_with_mean_and_range():
+    rows = [{"arm": "base", "macs": 87_936, "val_acc": v} for v in (0.97, 0.96, 0.98)] + [
+        {"arm": "depth", "macs": 262_560, "val_acc": v} for v in (0.95, 0.99, 0.96)
+    ]
+    fig = S.plot_experiment(rows)
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels == ["base\n88K MACs", "depth\n263K MACs"]
+    means = [line.get_ydata()[0] for line in ax.get_lines() if line.get_marker() == "s"]
+    assert means == pytest.approx([97.0, 96.667], abs=1e-3)
+    dots = [c for c in ax.collections if isinstance(c, PathCollection)]  # one scatter per arm
+    seeds = dots[1].get_offsets()  # the depth arm's, one dot per seed
+    assert sorted(seeds[:, 1]) == pytest.approx([95.0, 96.0, 99.0])
+    assert "3 seeds" in ax.get_title()
+    plt.close(fig)

@@ -2,11 +2,14 @@
 
 B0 is arXiv 1905.11946 Table 1. Widths scale by make_divisible(c * w, 8) and stage depths by
 ceil(n * d), as in the released TF code and torchvision; parameter counts match torchvision's
-efficientnet_b0..b7 to the unit.
+efficientnet_b0..b7 to the unit. The channel rounding is an argument (``round_channels``), so
+notebook 05 builds the same networks under a tutorial's ``ceil`` rounding without patching
+this module.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -80,12 +83,21 @@ def efficientnet(
     input_size: int = 224,
     norm_layer=EFFNET_NORM,
     name: str = "efficientnet",
+    round_channels: Callable[[float], int] = make_divisible,
 ) -> EfficientCNN:
     """A generic EfficientNet on the B0 table, for any width and depth multiplier.
 
     Stochastic depth grows linearly over the blocks: block i of N drops with p * i / N.
     SE squeeze width = max(1, C_in // 4) of the block's input (torchvision, TF release).
+    ``round_channels(c * width_mult)`` gives every scaled width (and the expanded width
+    ``round_channels(C_in * expand)``); the default rounds to the nearest multiple of 8 as the
+    release does. Another function (e.g. ``ceil`` to a multiple of 8) builds the network that
+    rounding gives, for comparison; nothing module-level is swapped.
     """
+    if not callable(round_channels):
+        raise TypeError(
+            f"round_channels must be a function float -> int, got {type(round_channels).__name__}"
+        )
     width_mult = check_multiplier("width_mult", width_mult)
     depth_mult = check_multiplier("depth_mult", depth_mult)
     num_classes = check_int("num_classes", num_classes)
@@ -93,7 +105,7 @@ def efficientnet(
     input_size = check_int("input_size", input_size, minimum=32)
 
     def ch(c: float) -> int:
-        return make_divisible(c * width_mult, 8)
+        return round_channels(c * width_mult)
 
     in_ch = ch(32)
     stem = ConvNormAct(3, in_ch, 3, 2, norm_layer=norm_layer, act_layer=nn.SiLU)
@@ -107,7 +119,7 @@ def efficientnet(
                 InvertedResidual(
                     in_ch,
                     out_ch,
-                    make_divisible(in_ch * row.expand, 8),
+                    round_channels(in_ch * row.expand),
                     row.kernel,
                     row.stride if i == 0 else 1,
                     se_channels=max(1, in_ch // 4),
@@ -144,7 +156,10 @@ def _variant(key: str):
     norm = EFFNET_NORM_TF if key in ("b5", "b6", "b7") else EFFNET_NORM
 
     def build(
-        num_classes: int = 1000, dropout: float = cfg.dropout, drop_path: float = 0.2
+        num_classes: int = 1000,
+        dropout: float = cfg.dropout,
+        drop_path: float = 0.2,
+        round_channels: Callable[[float], int] = make_divisible,
     ) -> EfficientCNN:
         return efficientnet(
             cfg.width,
@@ -155,6 +170,7 @@ def _variant(key: str):
             cfg.resolution,
             norm,
             f"efficientnet_{key}",
+            round_channels,
         )
 
     build.__doc__ = f"EfficientNet-{key.upper()}: width {cfg.width}, depth {cfg.depth}, {cfg.resolution} px, dropout {cfg.dropout}."
