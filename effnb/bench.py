@@ -16,14 +16,25 @@ from __future__ import annotations
 import itertools
 import math
 import statistics
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
 from torch.utils import benchmark
 
-from effnb._checks import check_input_size, check_int, check_module
+from effnb._checks import (
+    SizeLimitError,
+    check_bool,
+    check_forward_fits,
+    check_input_size,
+    check_int,
+    check_module,
+    check_real,
+    check_seconds,
+    check_threads,
+    model_dtype,
+)
 
 __all__ = [
     "Comparison",
@@ -39,6 +50,9 @@ __all__ = [
 
 InputSize = int | Sequence[int]
 MIN_SAMPLES = 5  # fewest per-call times a record holds, so its spread means something
+MAX_WARMUP = 10_000  # untimed calls; more is a typo
+MAX_ROUNDS = 10_000  # interleaved rounds of compare_latency
+MAX_TOTAL_SECONDS = 3600.0  # rounds x models x min_run_time of one compare_latency call
 
 
 @dataclass(frozen=True)
@@ -55,6 +69,7 @@ class LatencyRecord:
     min_ms: float
     times_ms: tuple[float, ...] = field(repr=False)
     torch_version: str = torch.__version__
+    dtype: str = "float32"  # the model's (and input's) floating dtype
 
     @property
     def spread_pct(self) -> float:
@@ -100,13 +115,24 @@ def sync_fn(device: torch.device) -> Callable[[], None]:
 
 
 def _prepare(
-    model: nn.Module, input_size: InputSize, batch: int, device: torch.device, channels_last: bool
+    model: nn.Module,
+    input_size: InputSize,
+    batch: int,
+    device: torch.device,
+    channels_last: bool,
+    name: str = "model",
 ) -> tuple[Callable[[], None], tuple[int, ...]]:
-    check_module("model", model)
+    """The timed step for ``model``: eval mode on ``device``, a random input in the model's
+    own dtype (a half or double model is timed in half or double), checked before any timing.
+    """
+    check_module(name, model)
     batch = check_int("batch", batch)
-    shape = check_input_size(input_size, getattr(model, "in_chans", 3))
+    check_bool("channels_last", channels_last)
+    dtype = model_dtype(model)
+    shape = check_input_size(input_size, getattr(model, "in_chans", 3), batch=batch, dtype=dtype)
+    check_forward_fits(model, (batch, *shape), dtype, name="input_size", value=input_size)
     model = model.to(device).eval()
-    x = torch.randn(batch, *shape, device=device)
+    x = torch.randn(batch, *shape, device=device, dtype=dtype)
     if channels_last and x.ndim == 4:
         x = x.contiguous(memory_format=torch.channels_last)
     check = getattr(model, "check_input", None)
@@ -136,14 +162,22 @@ def measure_latency(
 ) -> LatencyRecord:
     """Median latency of one forward pass (ms), with ``warmup`` untimed calls first.
 
-    The model is put in eval mode and moved to ``device`` (it stays there). ``threads`` defaults to ``torch.get_num_threads()`` and is recorded. ``min_run_time``
-    is the seconds ``Timer.blocked_autorange`` spends; each of its blocks averages several
-    calls, and the record holds the per-call time of every block (at least ``MIN_SAMPLES``).
+    The model is put in eval mode and moved to ``device`` (it stays there). The input has
+    the model's dtype (float32, or half/double for a converted model; recorded as
+    ``dtype``). ``threads`` defaults to ``torch.get_num_threads()``, at most
+    ``effnb._checks.max_threads()``, and is recorded. ``min_run_time`` is the seconds
+    (positive, at most ``MAX_SECONDS``) ``Timer.blocked_autorange`` spends; each of its blocks
+    averages several calls, and the record holds the per-call time of every block (at least
+    ``MIN_SAMPLES``). Arguments are checked before anything is allocated or timed.
     """
     dev = resolve_device(device)
-    threads = check_int("threads", threads if threads is not None else torch.get_num_threads())
+    threads = check_threads("threads", threads if threads is not None else torch.get_num_threads())
+    min_run_time = check_seconds("min_run_time", min_run_time)
+    warmup = check_int("warmup", warmup, minimum=0, maximum=MAX_WARMUP)
+    if label is not None and not isinstance(label, str):
+        raise TypeError(f"label must be a string or None, got {label!r}")
     step, shape = _prepare(model, input_size, batch, dev, channels_last)
-    for _ in range(check_int("warmup", warmup, minimum=0)):
+    for _ in range(warmup):
         step()
     timer = benchmark.Timer(stmt="step()", globals={"step": step}, num_threads=threads)
     times = list(timer.blocked_autorange(min_run_time=min_run_time).times)
@@ -152,11 +186,21 @@ def measure_latency(
     ):  # a slow model fills min_run_time with one block: add single calls
         times.append(timer.timeit(number=1).median)
     label = label or type(model).__name__
-    return _record(label, dev, threads, batch, shape, [t * 1e3 for t in times])
+    return _record(label, dev, threads, batch, shape, [t * 1e3 for t in times], model_dtype(model))
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
 
 
 def _record(
-    label: str, dev: torch.device, threads: int, batch: int, shape, times_ms: list[float]
+    label: str,
+    dev: torch.device,
+    threads: int,
+    batch: int,
+    shape,
+    times_ms: list[float],
+    dtype: torch.dtype = torch.float32,
 ) -> LatencyRecord:
     times_sorted = sorted(times_ms)
     q = statistics.quantiles(times_sorted, n=4) if len(times_sorted) > 1 else [times_sorted[0]] * 3
@@ -170,6 +214,7 @@ def _record(
         iqr_ms=q[2] - q[0],
         min_ms=times_sorted[0],
         times_ms=tuple(times_ms),
+        dtype=_dtype_name(dtype),
     )
 
 
@@ -180,11 +225,14 @@ class Comparison:
     records: dict[str, LatencyRecord]
     rounds: dict[str, tuple[float, ...]]  # label -> per-round median (ms)
 
+    def _check_labels(self, label: str, baseline: str) -> None:
+        for name in (label, baseline):
+            if not isinstance(name, str) or name not in self.rounds:
+                raise ValueError(f"unknown label {name!r}; measured: {list(self.rounds)}")
+
     def ratio(self, label: str, baseline: str) -> float:
         """Median over rounds of time(label) / time(baseline): < 1 means faster than baseline."""
-        for name in (label, baseline):
-            if name not in self.rounds:
-                raise ValueError(f"unknown label {name!r}; measured: {list(self.rounds)}")
+        self._check_labels(label, baseline)
         return statistics.median(
             a / b for a, b in zip(self.rounds[label], self.rounds[baseline], strict=True)
         )
@@ -230,6 +278,9 @@ class Comparison:
         (``ratio_ci``) lies on one side of 1 +- ``tolerance``; otherwise the sentence says the
         run cannot tell them apart. Times are per call on this run's device and threads.
         """
+        tolerance = check_real(
+            "tolerance", tolerance, minimum=0.0, maximum=1.0, include_maximum=False
+        )
         lo, med, hi = self.ratio_ci(label, baseline, confidence)
         n = len(self.rounds[label])
         rec = self.records[label]
@@ -259,6 +310,7 @@ class Comparison:
 
     def speedup(self, label: str, baseline: str) -> float:
         """Median over rounds of time(baseline) / time(label): > 1 means faster than baseline."""
+        self._check_labels(label, baseline)
         return statistics.median(
             b / a for a, b in zip(self.rounds[label], self.rounds[baseline], strict=True)
         )
@@ -269,12 +321,20 @@ def median_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float,
 
     See ``Comparison.ratio_ci``; (nan, median, nan) when there are too few values.
     """
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    x = sorted(values)
+    confidence = check_real(
+        "confidence",
+        confidence,
+        minimum=0.0,
+        maximum=1.0,
+        include_minimum=False,
+        include_maximum=False,
+    )
+    if isinstance(values, str | bytes) or not isinstance(values, Iterable):
+        raise TypeError(f"values must be a sequence of numbers, got {type(values).__name__}")
+    x = sorted(check_real(f"values[{i}]", v) for i, v in enumerate(values))
     n = len(x)
     if n == 0:
-        raise ValueError("median_ci needs at least one value")
+        raise ValueError("median_ci needs at least one value; values is empty")
     med = statistics.median(x)
     k = 0  # largest k with coverage 1 - 2 P(Bin(n, 1/2) <= k - 1) >= confidence
     for j in range(1, n // 2 + 1):
@@ -308,15 +368,33 @@ def compare_latency(
     """
     if not isinstance(models, Mapping) or not models:
         raise TypeError("models must be a non-empty mapping of label -> nn.Module")
+    for label in models:
+        if not isinstance(label, str):
+            raise TypeError(f"models' labels must be strings, got {label!r}")
+    for arg_name, arg in (("input_size", input_size), ("channels_last", channels_last)):
+        if isinstance(arg, Mapping):
+            missing = [k for k in models if k not in arg]
+            if missing:
+                raise ValueError(f"{arg_name} has no entry for {missing}; it has {list(arg)}")
     dev = resolve_device(device)
-    threads = check_int("threads", threads if threads is not None else torch.get_num_threads())
-    rounds = check_int("rounds", rounds)
-    steps, shapes = {}, {}
+    threads = check_threads("threads", threads if threads is not None else torch.get_num_threads())
+    rounds = check_int("rounds", rounds, maximum=MAX_ROUNDS)
+    min_run_time = check_seconds("min_run_time", min_run_time)
+    warmup = check_int("warmup", warmup, minimum=0, maximum=MAX_WARMUP)
+    planned = rounds * len(models) * min_run_time
+    if planned > MAX_TOTAL_SECONDS:
+        raise SizeLimitError(
+            f"rounds={rounds} x {len(models)} models x min_run_time={min_run_time:g} s would time "
+            f"for {planned:,.0f} s, more than the {MAX_TOTAL_SECONDS:,.0f} s one comparison may take"
+        )
+    steps, shapes, dtypes = {}, {}, {}
     for label, model in models.items():
         size = input_size[label] if isinstance(input_size, Mapping) else input_size
         cl = channels_last[label] if isinstance(channels_last, Mapping) else channels_last
-        steps[label], shapes[label] = _prepare(model, size, batch, dev, cl)
-        for _ in range(check_int("warmup", warmup, minimum=0)):
+        steps[label], shapes[label] = _prepare(model, size, batch, dev, cl, f"models[{label!r}]")
+        dtypes[label] = model_dtype(model)
+    for label in models:
+        for _ in range(warmup):
             steps[label]()
     labels = list(models)
     per_round: dict[str, list[float]] = {label: [] for label in labels}
@@ -328,7 +406,7 @@ def compare_latency(
             )
             per_round[label].append(timer.blocked_autorange(min_run_time=min_run_time).median * 1e3)
     records = {
-        label: _record(label, dev, threads, batch, shapes[label], per_round[label])
+        label: _record(label, dev, threads, batch, shapes[label], per_round[label], dtypes[label])
         for label in labels
     }
     return Comparison(records=records, rounds={k: tuple(v) for k, v in per_round.items()})

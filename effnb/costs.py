@@ -22,7 +22,15 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from effnb._checks import check_input_size, check_int, check_kernel, check_module
+from effnb._checks import (
+    check_bool,
+    check_forward_fits,
+    check_input_size,
+    check_int,
+    check_kernel,
+    check_module,
+    model_dtype,
+)
 
 __all__ = [
     "CostReport",
@@ -47,10 +55,22 @@ __all__ = [
 def conv2d_output_size(
     size: int, kernel_size: int, stride: int = 1, padding: int | None = None, dilation: int = 1
 ) -> int:
-    """H_out = floor((H + 2p - d(k - 1) - 1) / s) + 1, with 'same' padding p = (k - 1) // 2 * d by default."""
+    """H_out = floor((H + 2p - d(k - 1) - 1) / s) + 1, with 'same' padding p = (k - 1) // 2 * d by default.
+
+    A kernel that does not fit in the padded input (H_out < 1) is an error, as in PyTorch.
+    """
+    size, kernel_size = check_int("size", size), check_int("kernel_size", kernel_size)
+    stride, dilation = check_int("stride", stride), check_int("dilation", dilation)
     if padding is None:
         padding = (kernel_size - 1) // 2 * dilation
-    return (size + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1
+    padding = check_int("padding", padding, minimum=0)
+    out = (size + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1
+    if out < 1:
+        raise ValueError(
+            f"a kernel_size={kernel_size} (dilation={dilation}) window does not fit in size={size} "
+            f"with padding={padding}: the output would be {out} pixels"
+        )
+    return out
 
 
 def conv2d_params(
@@ -62,6 +82,8 @@ def conv2d_params(
         check_int("c_out", c_out),
         check_int("groups", groups),
     )
+    kernel_size = check_int("kernel_size", kernel_size)
+    check_bool("bias", bias)
     if c_in % groups or c_out % groups:
         raise ValueError(f"groups={groups} must divide c_in={c_in} and c_out={c_out}")
     return kernel_size * kernel_size * (c_in // groups) * c_out + (c_out if bias else 0)
@@ -71,22 +93,35 @@ def conv2d_macs(
     c_in: int, c_out: int, kernel_size: int, h_out: int, w_out: int | None = None, groups: int = 1
 ) -> int:
     """MACs of a k x k conv: k^2 * (C_in / g) * C_out * H_out * W_out (bias adds are not MACs)."""
-    w_out = h_out if w_out is None else w_out
+    h_out = check_int("h_out", h_out)
+    w_out = h_out if w_out is None else check_int("w_out", w_out)
     return conv2d_params(c_in, c_out, kernel_size, groups) * h_out * w_out
 
 
 def linear_params(in_features: int, out_features: int, bias: bool = True) -> int:
     """Params of a linear layer: in * out (+ out for the bias)."""
+    in_features, out_features = (
+        check_int("in_features", in_features),
+        check_int("out_features", out_features),
+    )
+    check_bool("bias", bias)
     return in_features * out_features + (out_features if bias else 0)
 
 
 def linear_macs(in_features: int, out_features: int, batch: int = 1) -> int:
     """MACs of a linear layer: in * out per sample."""
+    in_features, out_features = (
+        check_int("in_features", in_features),
+        check_int("out_features", out_features),
+    )
+    batch = check_int("batch", batch)
     return in_features * out_features * batch
 
 
 def depthwise_separable_params(c_in: int, c_out: int, kernel_size: int = 3) -> int:
     """Weights of depthwise k x k + pointwise 1 x 1: k^2 * C_in + C_in * C_out (MobileNets eq. 2's cost)."""
+    c_in, c_out = check_int("c_in", c_in), check_int("c_out", c_out)
+    kernel_size = check_int("kernel_size", kernel_size)
     return kernel_size * kernel_size * c_in + c_in * c_out
 
 
@@ -94,7 +129,8 @@ def depthwise_separable_macs(
     c_in: int, c_out: int, kernel_size: int, h_out: int, w_out: int | None = None
 ) -> int:
     """MACs of depthwise + pointwise: (k^2 * C_in + C_in * C_out) * H_out * W_out (MobileNets eq. 5)."""
-    w_out = h_out if w_out is None else w_out
+    h_out = check_int("h_out", h_out)
+    w_out = h_out if w_out is None else check_int("w_out", w_out)
     return depthwise_separable_params(c_in, c_out, kernel_size) * h_out * w_out
 
 
@@ -112,6 +148,9 @@ def reduction_factor(c_out: int, kernel_size: int = 3) -> float:
 
 def se_params(channels: int, squeeze_channels: int, bias: bool = True) -> int:
     """Params of squeeze-excitation: 2 * C * C_sq (+ C_sq + C biases). With C_sq = C / r: 2C^2/r."""
+    channels = check_int("channels", channels)
+    squeeze_channels = check_int("squeeze_channels", squeeze_channels, minimum=0)
+    check_bool("bias", bias)
     return 2 * channels * squeeze_channels + ((squeeze_channels + channels) if bias else 0)
 
 
@@ -121,6 +160,8 @@ def se_macs(channels: int, squeeze_channels: int) -> int:
     The pooling (H*W adds per channel) and the gating multiply (C*H*W) are not MACs in the
     conv+linear convention; they cost memory traffic, which is why SE shows up in latency.
     """
+    channels = check_int("channels", channels)
+    squeeze_channels = check_int("squeeze_channels", squeeze_channels, minimum=0)
     return 2 * channels * squeeze_channels
 
 
@@ -153,6 +194,7 @@ class CostReport:
     input_shape: tuple[int, ...]  # (B, C, H, W)
     layers: tuple[LayerCost, ...]
     count_bn: bool = False
+    dtype: str = "float32"  # of the model and the profiled input; sets the bytes per element
 
     @property
     def params(self) -> int:
@@ -176,8 +218,12 @@ class CostReport:
     @property
     def peak_activation_bytes(self) -> int:
         """A lower bound on inference memory: the largest (input + output) of any one layer."""
+        element = torch.empty((), dtype=getattr(torch, self.dtype)).element_size()
         return max(
-            (_bytes_of(layer.input_shape) + layer.activation_bytes for layer in self.layers),
+            (
+                _bytes_of(layer.input_shape, element) + layer.activation_bytes
+                for layer in self.layers
+            ),
             default=0,
         )
 
@@ -193,6 +239,10 @@ class CostReport:
 
     def table(self, types: Sequence[str] | None = None, max_rows: int | None = None) -> str:
         """The per-layer table as text; ``types`` filters rows (e.g. ['Conv2d', 'Linear'])."""
+        if max_rows is not None:
+            max_rows = check_int("max_rows", max_rows, minimum=0)
+        if isinstance(types, str):
+            types = [types]
         rows = [layer for layer in self.layers if types is None or layer.type in types]
         head = f"{'layer':44s} {'type':14s} {'output':>18s} {'params':>11s} {'MACs':>14s} {'act. KiB':>9s}"
         lines = [head, "-" * len(head)]
@@ -245,7 +295,9 @@ def _layer_macs(module: nn.Module, inp: torch.Tensor, out: torch.Tensor, count_b
     return 0
 
 
-def _resolve_input(model: nn.Module, input_size, batch: int) -> tuple[int, ...]:
+def _resolve_input(
+    model: nn.Module, input_size, batch: int, dtype: torch.dtype = torch.float32
+) -> tuple[int, ...]:
     in_chans = getattr(model, "in_chans", 3)
     if input_size is None:
         input_size = getattr(model, "default_input_size", None)
@@ -253,8 +305,10 @@ def _resolve_input(model: nn.Module, input_size, batch: int) -> tuple[int, ...]:
             raise ValueError(
                 f"input_size is required for a {type(model).__name__}: give (C, H, W) or an int"
             )
-    shape = check_input_size(input_size, in_chans)
-    return (check_int("batch", batch), *shape)
+    batch = check_int("batch", batch)
+    shape = (batch, *check_input_size(input_size, in_chans, batch=batch, dtype=dtype))
+    check_forward_fits(model, shape, dtype, name="input_size", value=input_size)
+    return shape
 
 
 def profile(
@@ -266,9 +320,18 @@ def profile(
     model's native size. ``count_bn=True`` adds one MAC per BatchNorm output element.
     Parameters of modules that the forward pass never calls are still listed (with an
     empty output shape), so ``report.params == sum(p.numel() for p in model.parameters())``.
+    The input has the model's dtype, so a half or double model is profiled in its own
+    precision (activation bytes count its element size). An input whose forward pass would
+    not fit in ``effnb._checks.memory_limit()`` fails before anything is allocated.
     """
     check_module("model", model)
-    shape = _resolve_input(model, input_size, batch)
+    check_bool("count_bn", count_bn)
+    label = getattr(model, "name", "") or type(model).__name__
+    shape_model = getattr(model, "shape_model", None)
+    if callable(shape_model):  # a DeployedModel: its trace runs no hooks, its eager copy does
+        model = shape_model()
+    dtype = model_dtype(model)
+    shape = _resolve_input(model, input_size, batch, dtype)
     names = {module: name for name, module in model.named_modules()}
     rows: list[LayerCost] = []
     seen: set[nn.Module] = set()
@@ -301,7 +364,7 @@ def profile(
         device = param.device if param is not None else torch.device("cpu")
         model.eval()
         with torch.no_grad():
-            model(torch.zeros(shape, device=device))
+            model(torch.zeros(shape, device=device, dtype=dtype))
     finally:
         model.train(was_training)
         for h in handles:
@@ -312,5 +375,10 @@ def profile(
             rows.append(
                 LayerCost(names[module], type(module).__name__ + " (not called)", (), (), own, 0, 0)
             )
-    label = getattr(model, "name", "") or type(model).__name__
-    return CostReport(model=label, input_shape=shape, layers=tuple(rows), count_bn=count_bn)
+    return CostReport(
+        model=label,
+        input_shape=shape,
+        layers=tuple(rows),
+        count_bn=count_bn,
+        dtype=str(dtype).removeprefix("torch."),
+    )

@@ -35,8 +35,9 @@ from collections.abc import Iterator
 
 import torch
 from torch import nn
+from torch.utils._pytree import tree_flatten
 
-from effnb._checks import check_module
+from effnb._checks import check_bool, check_module, model_dtype
 from effnb.layers import ConvNormAct, ShuffleUnit, SqueezeExcite
 
 __all__ = [
@@ -76,6 +77,13 @@ def fuse_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
         beta = bn.bias.detach() if bn.bias is not None else torch.zeros_like(mean)
         b = conv.bias.detach() if conv.bias is not None else torch.zeros_like(mean)
         scale = gamma / torch.sqrt(var + bn.eps)  # (C_out,)
+        bad = (~torch.isfinite(scale) | ~torch.isfinite(mean) | ~torch.isfinite(beta)).nonzero()
+        if bad.numel():
+            raise ValueError(
+                f"bn's statistics give no finite scale in channels {bad.flatten()[:10].tolist()} "
+                "(running_var + eps <= 0, or NaN/inf in the running statistics or affine "
+                "parameters): folding would write NaN into the conv's weights"
+            )
         fused = nn.Conv2d(
             conv.in_channels,
             conv.out_channels,
@@ -136,6 +144,13 @@ def shuffle_concat(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     new last axis. One write of the output instead of a concatenation followed by a
     ``.contiguous()`` transpose (which also returns NCHW, so the next conv reorders again).
     """
+    if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)):
+        raise TypeError("shuffle_concat takes two tensors")
+    if a.ndim != 4 or a.shape != b.shape:
+        raise ValueError(
+            f"shuffle_concat needs two (B, C/2, H, W) tensors of one shape, got "
+            f"{tuple(a.shape)} and {tuple(b.shape)}"
+        )
     batch, half, height, width = a.shape
     a_nhwc = a.permute(0, 2, 3, 1)  # (B, H, W, C/2), a view when a is channels-last
     b_nhwc = b.permute(0, 2, 3, 1)
@@ -220,7 +235,18 @@ class DeployedModel(nn.Module):
     block names). When ``jit`` is set, the forward runs a TorchScript version of it, traced
     on the first input; with ``compile`` a ``torch.compile`` version. ``folded`` and
     ``replaced`` count the BatchNorms folded and the blocks swapped.
+
+    A trace records one path through the code, so a model whose control flow depends on the
+    data (``if x.mean() > 0``) or on the shape would be traced wrong without a word. The
+    first time the wrapper sees an input shape it compares the trace with the eager copy on
+    ``VERIFY_INPUTS`` inputs (the input, its negation and a seeded random one); if they differ
+    it warns once and runs the eager copy from then on. A call that fails (a wrong shape or
+    dtype) raises the eager model's error and changes nothing; only a model that runs
+    eagerly but cannot be traced falls back to eager for good. Deployed models are for
+    inference: ``train()`` raises.
     """
+
+    VERIFY_INPUTS = 3
 
     def __init__(
         self,
@@ -240,39 +266,140 @@ class DeployedModel(nn.Module):
         self.replaced = replaced
         # Kept out of the module registry so parameters are not listed twice.
         object.__setattr__(self, "_fast", torch.compile(model) if compile else None)
+        object.__setattr__(self, "_trace_key", None)  # (dtype, device) the trace was made for
+        object.__setattr__(self, "_verified", set())  # input shapes the trace was checked on
+        object.__setattr__(self, "_dtype", None)  # model_dtype(model), cached until .to()
         self.compiled = compile
         self.in_chans = getattr(model, "in_chans", 3)
         self.default_input_size = getattr(model, "default_input_size", None)
         self.name = getattr(model, "name", type(model).__name__)
+        self.training = False
+
+    def train(self, mode: bool = True) -> DeployedModel:
+        """Only ``eval()`` (``train(False)``) is allowed: BatchNorm is folded and autograd off."""
+        if mode:
+            raise RuntimeError(
+                f"a DeployedModel ({self.name}) only runs inference: its BatchNorms are folded "
+                "and its forward runs without autograd. Train the original model and deploy it "
+                "again."
+            )
+        return super().train(False)
+
+    def _apply(self, fn, recurse: bool = True):
+        object.__setattr__(self, "_dtype", None)  # .to() / .half() / .double() may change it
+        return super()._apply(fn, recurse)
+
+    def shape_model(self) -> nn.Module:
+        """The eager copy, which computes the same shapes (for hooks and meta-device counts;
+        a traced graph runs no module hooks)."""
+        return self.model
 
     def check_input(self, x: torch.Tensor) -> None:
-        """The wrapped model's input check (a traced graph would skip it)."""
+        """The wrapped model's input check (a traced graph would skip it), and the dtype."""
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{self.name} takes a torch.Tensor, got {type(x).__name__}")
         check = getattr(self.model, "check_input", None)
         if check is not None:
             check(x)
+        if self._dtype is None:
+            object.__setattr__(self, "_dtype", model_dtype(self.model))
+        dtype = self._dtype
+        if x.is_floating_point() and x.dtype != dtype:
+            raise TypeError(
+                f"{self.name} was deployed in {dtype} but x is {x.dtype}: pass x.to({dtype}) "
+                "(or deploy a converted model)"
+            )
+
+    def _trace(self, x: torch.Tensor) -> None:
+        """Make the trace for ``x``'s dtype and device; on failure decide whose fault it is."""
+        key = (x.dtype, x.device)
+        if self._fast is not None and self._trace_key == key:
+            return
+        try:
+            fast = _freeze(self.model, x, self.jit)
+        except Exception as exc:  # noqa: BLE001 - TorchScript is deprecated: stay correct
+            self.model(x)  # a bad input raises its own error here and changes nothing
+            warnings.warn(
+                f"{self.name}: jit={self.jit!r} cannot trace this model "
+                f"({type(exc).__name__}: {exc}); running the eager copy from now on",
+                stacklevel=5,  # _trace <- forward <- _call_impl <- __call__ <- the caller
+            )
+            self.jit = None
+            return
+        object.__setattr__(self, "_fast", fast)
+        object.__setattr__(self, "_trace_key", key)
+        object.__setattr__(self, "_verified", set())
+
+    def _verify(self, x: torch.Tensor) -> bool:
+        """Does the trace give the eager outputs on ``x`` and on other inputs of its shape?"""
+        g = torch.Generator(device=x.device).manual_seed(0)
+        probes = [x, -x, torch.randn(x.shape, generator=g, device=x.device, dtype=x.dtype)]
+        for probe in probes[: self.VERIFY_INPUTS]:
+            if self.channels_last and probe.ndim == 4:
+                probe = probe.contiguous(memory_format=torch.channels_last)
+            eager, traced = self.model(probe), self._fast(probe)
+            if not _outputs_agree(eager, traced):
+                return False
+        return True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
         with torch.inference_mode():
             if self.channels_last and x.ndim == 4:
                 x = x.contiguous(memory_format=torch.channels_last)
-            if self._fast is None and self.jit is not None:
-                try:
-                    object.__setattr__(self, "_fast", _freeze(self.model, x, self.jit))
-                except Exception as exc:  # TorchScript is deprecated: stay correct without it
+            if self.compiled:
+                return self._fast(x)
+            if self.jit is None:
+                return self.model(x)
+            self._trace(x)
+            if self.jit is None:  # the model cannot be traced: eager from now on
+                return self.model(x)
+            shape = tuple(x.shape)
+            if shape not in self._verified:
+                if not self._verify(x):
                     warnings.warn(
-                        f"jit={self.jit!r} failed ({exc}); running the eager copy", stacklevel=2
+                        f"{self.name}: the jit={self.jit!r} trace gives other outputs than the "
+                        f"eager model on inputs of shape {shape} (control flow that depends on "
+                        "the data or the shape is frozen into a trace); running the eager copy "
+                        "from now on",
+                        stacklevel=4,  # forward <- _call_impl <- __call__ <- the caller
                     )
                     self.jit = None
-            if self._fast is not None:
-                return self._fast(x)
-            return self.model(x)
+                    object.__setattr__(self, "_fast", None)
+                    return self.model(x)
+                self._verified.add(shape)
+            return self._fast(x)
 
     def extra_repr(self) -> str:
         return (
             f"channels_last={self.channels_last}, jit={self.jit!r}, compile={self.compiled}, "
             f"folded={self.folded}, replaced={self.replaced}"
         )
+
+
+def _outputs_agree(eager, traced) -> bool:
+    """Same structure, shapes and values within float rounding (folding reorders sums)."""
+    a, _ = tree_flatten(eager)
+    b, _ = tree_flatten(traced)
+    if len(a) != len(b):
+        return False
+    for u, v in zip(a, b, strict=True):
+        if isinstance(u, torch.Tensor) != isinstance(v, torch.Tensor):
+            return False
+        if not isinstance(u, torch.Tensor):
+            if u != v:
+                return False
+            continue
+        if u.shape != v.shape or u.dtype != v.dtype:
+            return False
+        if u.is_floating_point():
+            u, v = u.double(), v.double()
+            scale = max(1.0, float(u.abs().max())) if u.numel() else 1.0
+            if not torch.allclose(u, v, rtol=1e-3, atol=1e-4 * scale, equal_nan=True):
+                return False
+        elif not torch.equal(u, v):
+            return False
+    return True
 
 
 def deploy(
@@ -300,20 +427,35 @@ def deploy(
     * ``compile``: run ``torch.compile`` instead of ``jit`` (needs a C++ compiler; minutes
       of compilation on a 2-core CPU, see ``benchmarks/README.md``).
 
-    Outputs equal ``model.eval()(x)`` within float rounding. The original is not modified.
+    Outputs equal ``model.eval()(x)`` within float rounding; the trace is checked against
+    the eager copy for every new input shape (see ``DeployedModel``). The original is not
+    modified. A half or double model is deployed in its dtype and takes inputs of that dtype.
+    Deploying a ``DeployedModel`` again re-deploys its eager copy with the new options.
     """
     check_module("model", model)
+    for name, flag in (
+        ("fold_bn", fold_bn),
+        ("channels_last", channels_last),
+        ("replace_blocks", replace_blocks),
+        ("compile", compile),
+    ):
+        check_bool(name, flag)
     if jit not in _JIT_CHOICES:
         raise ValueError(f"jit must be one of {list(_JIT_CHOICES)}, got {jit!r}")
     if example_input is not None and not isinstance(example_input, torch.Tensor):
         raise TypeError(
             f"example_input must be a torch.Tensor or None, got {type(example_input).__name__}"
         )
+    done_folded = done_replaced = 0
+    if isinstance(model, DeployedModel):  # already transformed: start from its eager copy
+        done_folded, done_replaced = model.folded, model.replaced
+        model = model.model
+    model_dtype(model)  # one floating dtype, or a clear error
     net = copy.deepcopy(model).eval()
     for p in net.parameters():
         p.requires_grad_(False)
-    folded = fold_batchnorm(net) if fold_bn else 0
-    replaced = _replace_blocks(net) if replace_blocks else 0
+    folded = done_folded + (fold_batchnorm(net) if fold_bn else 0)
+    replaced = done_replaced + (_replace_blocks(net) if replace_blocks else 0)
     if channels_last:
         net = net.to(memory_format=torch.channels_last)
     deployed = DeployedModel(

@@ -22,7 +22,15 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from effnb._checks import check_int, check_kernel, check_probability
+from effnb._checks import (
+    check_bool,
+    check_int,
+    check_kernel,
+    check_layer_params,
+    check_multiplier,
+    check_probability,
+    check_real,
+)
 
 LayerFactory = Callable[..., nn.Module]
 
@@ -83,8 +91,9 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
     (torchvision's ``_make_divisible``). Rounding up with ``ceil`` instead makes
     EfficientNet-B2 9,530,928 parameters rather than 9,109,994 (see notebook 05).
     """
+    value = check_real("value", value, minimum=0.0)
     divisor = check_int("divisor", divisor)
-    min_value = divisor if min_value is None else min_value
+    min_value = divisor if min_value is None else check_int("min_value", min_value)
     new_value = max(min_value, int(value + divisor / 2) // divisor * divisor)
     if new_value < 0.9 * value:
         new_value += divisor
@@ -93,6 +102,8 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
 
 def scale_depth(num_layers: int, depth_mult: float) -> int:
     """Layers in a stage after depth scaling: ceil(n * d) (EfficientNet, arXiv 1905.11946)."""
+    num_layers = check_int("num_layers", num_layers, minimum=0)
+    depth_mult = check_multiplier("depth_mult", depth_mult)
     return int(math.ceil(num_layers * depth_mult))
 
 
@@ -121,13 +132,24 @@ class ConvNormAct(nn.Module):
         kernel_size = check_kernel("kernel_size", kernel_size)
         stride = check_int("stride", stride)
         groups = check_int("groups", groups)
+        dilation = check_int("dilation", dilation)
         if in_channels % groups or out_channels % groups:
             raise ValueError(
                 f"groups={groups} must divide in_channels={in_channels} and out_channels={out_channels}"
             )
+        if norm_layer is not None and not callable(norm_layer):
+            raise TypeError(
+                f"norm_layer must be a callable (e.g. nn.BatchNorm2d) or None, got {norm_layer!r}"
+            )
+        check_layer_params(
+            f"ConvNormAct(in_channels={in_channels}, out_channels={out_channels}, "
+            f"kernel_size={kernel_size}, groups={groups})",
+            kernel_size * kernel_size * (in_channels // groups) * out_channels,
+        )
         padding = (kernel_size - 1) // 2 * dilation
         if bias is None:
             bias = norm_layer is None
+        check_bool("bias", bias)
         self.conv = nn.Conv2d(
             in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias=bias
         )
@@ -159,6 +181,8 @@ class DepthwiseSeparableConv(nn.Module):
         pw_act: bool = True,
     ) -> None:
         super().__init__()
+        check_bool("dw_act", dw_act)
+        check_bool("pw_act", pw_act)
         self.conv_dw = ConvNormAct(
             in_channels,
             in_channels,
@@ -209,6 +233,10 @@ class SqueezeExcite(nn.Module):
                 f"got {squeeze_channels} for channels={channels}"
             )
         squeeze_channels = check_int("squeeze_channels", squeeze_channels)
+        check_layer_params(
+            f"SqueezeExcite(channels={channels}, squeeze_channels={squeeze_channels})",
+            channels * squeeze_channels,
+        )
         self.fc1 = nn.Conv2d(channels, squeeze_channels, 1, bias=True)
         self.act = _create_act(act_layer)
         self.fc2 = nn.Conv2d(squeeze_channels, channels, 1, bias=True)
@@ -274,6 +302,8 @@ class InvertedResidual(nn.Module):
         stride = check_int("stride", stride)
         if stride not in (1, 2):
             raise ValueError(f"stride must be 1 or 2, got {stride}")
+        se_channels = check_int("se_channels", se_channels, minimum=0)
+        drop_path = check_probability("drop_path", drop_path)
         if hidden_channels != in_channels:
             self.conv_pw = ConvNormAct(
                 in_channels, hidden_channels, 1, norm_layer=norm_layer, act_layer=act_layer
@@ -383,6 +413,7 @@ class GhostBottleneck(nn.Module):
         stride = check_int("stride", stride)
         if stride not in (1, 2):
             raise ValueError(f"stride must be 1 or 2, got {stride}")
+        se_channels = check_int("se_channels", se_channels, minimum=0)
         self.ghost1 = GhostModule(
             in_channels, hidden_channels, norm_layer=norm_layer, act_layer=act_layer
         )
@@ -435,6 +466,12 @@ def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
     channel j of group i moves to position j * g + i, so the next grouped op sees
     channels from every group. It moves memory and does no arithmetic (0 MACs).
     """
+    if not isinstance(x, torch.Tensor) or x.ndim != 4:
+        raise ValueError(
+            f"channel_shuffle needs a (B, C, H, W) tensor, got "
+            f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}"
+        )
+    groups = check_int("groups", groups)
     batch, channels, height, width = x.shape
     if channels % groups:
         raise ValueError(f"channels={channels} must be divisible by groups={groups}")

@@ -32,7 +32,14 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from effnb._checks import check_choice, check_int, check_module
+from effnb._checks import (
+    check_choice,
+    check_forward_fits,
+    check_input_size,
+    check_int,
+    check_module,
+    model_dtype,
+)
 from effnb.layers import GhostBottleneck
 
 __all__ = [
@@ -101,18 +108,31 @@ def _allocator_peak(model: nn.Module, x: torch.Tensor) -> int:
     return peak
 
 
+def _check_input(model: nn.Module, x: torch.Tensor) -> None:
+    """``x`` is a tensor of the model's dtype whose forward pass fits in memory."""
+    check_module("model", model)
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    dtype = model_dtype(model)
+    if x.is_floating_point() and x.dtype != dtype:
+        raise TypeError(
+            f"x has dtype {x.dtype} but the model's weights are {dtype}: pass x.to({dtype}) "
+            "(memory is measured in the model's own precision)"
+        )
+    check_forward_fits(model, tuple(x.shape), x.dtype, name="x.shape", value=tuple(x.shape))
+
+
 def measure_peak_bytes(model: nn.Module, x: torch.Tensor, method: str = "tensors") -> int:
     """Peak bytes allocated during ``model(x)`` in eval mode under ``torch.inference_mode``.
 
     Memory alive before the call (weights, buffers, ``x``) is not counted; the output is.
     ``method``: ``"tensors"`` (storages of op outputs, exact and backend-independent) or
     ``"allocator"`` (CPU allocator events from ``torch.profiler``, includes kernel
-    scratch). See the module docstring.
+    scratch). See the module docstring. ``x`` must have the model's dtype; an input whose
+    forward pass would not fit in ``effnb._checks.memory_limit()`` fails before it runs.
     """
-    check_module("model", model)
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
     check_choice("method", method, METHODS)
+    _check_input(model, x)
     model.eval()
     with torch.inference_mode():
         if method == "allocator":
@@ -145,7 +165,10 @@ def estimate_peak_bytes(model: nn.Module, x: torch.Tensor) -> int:
     enclosing inputs (MobileNetV2: the stem output, held by the caller of ``stages``, and
     the block input sit beside the 96-channel expansion at 112x112).
     """
-    check_module("model", model)
+    _check_input(model, x)
+    shape_model = getattr(model, "shape_model", None)
+    if callable(shape_model):  # a DeployedModel: its trace runs no hooks, its eager copy does
+        model = shape_model()
     frames: list[list[torch.Tensor]] = []  # per open call: its input, then values it holds
     shortcut_modules = {m.shortcut for m in model.modules() if isinstance(m, GhostBottleneck)}
     peak = 0
@@ -192,13 +215,17 @@ class MemoryReport:
 
 
 def memory_report(model: nn.Module, input_size: int = 224, batch: int = 1) -> MemoryReport:
-    """Both measurements and both estimates for ``model`` on a (batch, C, S, S) input."""
+    """Both measurements and both estimates for ``model`` on a (batch, C, S, S) input in the
+    model's dtype."""
     from effnb.costs import profile
 
     check_module("model", model)
     size = check_int("input_size", input_size)
     batch = check_int("batch", batch)
-    x = torch.randn(batch, getattr(model, "in_chans", 3), size, size)
+    dtype = model_dtype(model)
+    shape = check_input_size(size, getattr(model, "in_chans", 3), batch=batch, dtype=dtype)
+    check_forward_fits(model, (batch, *shape), dtype, name="input_size", value=input_size)
+    x = torch.randn(batch, *shape, dtype=dtype)
     return MemoryReport(
         model=getattr(model, "name", type(model).__name__),
         input_shape=tuple(x.shape),

@@ -13,6 +13,9 @@ train through ``train``; it is deliberately plain so the notebooks can show it w
   SGDR, arXiv 1608.03983, without restarts): lr_t = lr * (1 + cos(pi * t / T)) / 2.
 - Weight decay applies to conv and linear weights only, not to BatchNorm or biases (decaying
   a BN scale only fights the normalisation; standard in the MobileNet/EfficientNet recipes).
+- A loss that becomes NaN or infinite stops the run with ``NonFiniteLossError`` naming the
+  epoch and step, before that step's update; labels outside the model's classes are an
+  error naming the dataset, not a garbage loss.
 """
 
 from __future__ import annotations
@@ -32,10 +35,38 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
-from effnb._checks import check_int, check_module
+from effnb._checks import (
+    check_bool,
+    check_int,
+    check_module,
+    check_probability,
+    check_real,
+    check_threads,
+)
 from effnb.bench import resolve_device
 
-__all__ = ["EpochStats", "TrainConfig", "TrainResult", "evaluate", "train", "train_cached"]
+__all__ = [
+    "EpochStats",
+    "NonFiniteLossError",
+    "TrainConfig",
+    "TrainResult",
+    "evaluate",
+    "train",
+    "train_cached",
+]
+
+MAX_EPOCHS = 10_000
+MAX_LR = 10.0  # SGD above this diverges on anything the course trains
+MAX_SEED = 2**63 - 1  # torch.manual_seed's range
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training produced a NaN or infinite loss; ``epoch`` and ``step`` (1-based) say where."""
+
+    def __init__(self, message: str, epoch: int, step: int) -> None:
+        super().__init__(message)
+        self.epoch = epoch
+        self.step = step
 
 
 @dataclass(frozen=True)
@@ -54,27 +85,22 @@ class TrainConfig:
     progress: bool = True  # a tqdm bar per run; turn off inside searches and tests
 
     def __post_init__(self) -> None:
-        check_int("epochs", self.epochs)
-        check_int("batch_size", self.batch_size)
-        check_int("seed", self.seed, minimum=0)
-        for name in ("lr", "momentum", "weight_decay", "label_smoothing"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise TypeError(f"{name} must be a number, got {value!r}")
-            if not math.isfinite(value):
-                raise ValueError(f"{name} must be finite, got {value}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        if not 0.0 <= self.momentum < 1.0:
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
-        if self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
-        if self.threads is not None:
-            check_int("threads", self.threads)
-        if not isinstance(self.progress, bool):
-            raise TypeError(f"progress must be True or False, got {self.progress!r}")
+        # Checked; a numpy scalar or 0-d tensor is stored as the Python number it holds,
+        # so configs compare, hash and serialise into cache keys alike.
+        checked = {
+            "epochs": check_int("epochs", self.epochs, maximum=MAX_EPOCHS),
+            "batch_size": check_int("batch_size", self.batch_size),
+            "seed": check_int("seed", self.seed, minimum=0, maximum=MAX_SEED),
+            "lr": check_real("lr", self.lr, minimum=0.0, maximum=MAX_LR, include_minimum=False),
+            "momentum": check_probability("momentum", self.momentum),
+            "weight_decay": check_real("weight_decay", self.weight_decay, minimum=0.0, maximum=1.0),
+            "label_smoothing": check_probability("label_smoothing", self.label_smoothing),
+            "threads": None if self.threads is None else check_threads("threads", self.threads),
+            "progress": check_bool("progress", self.progress),
+        }
+        for name, value in checked.items():
+            if type(getattr(self, name)) not in (int, float, bool, type(None)):
+                object.__setattr__(self, name, value)  # numpy scalar or tensor -> Python
         if not isinstance(self.device, str):
             raise TypeError(f"device must be a string such as 'cpu' or 'cuda', got {self.device!r}")
         resolve_device(self.device)  # raises on an unknown or absent device
@@ -141,6 +167,8 @@ def evaluate(
     _check_dataset("dataset", dataset)
     batch_size = check_int("batch_size", batch_size)
     dev = resolve_device(device)
+    if isinstance(model, torch.jit.ScriptModule):
+        raise TypeError("model is a TorchScript module; evaluate the eager model instead")
     was_training = model.training
     model.to(dev).eval()
     total_loss, correct, n = 0.0, 0, 0
@@ -148,11 +176,29 @@ def evaluate(
         for x, y in _batches(dataset, batch_size, shuffle=False):
             x, y = x.to(dev), y.to(dev)
             logits = model(x)  # (B, num_classes)
+            _check_labels("dataset", y, logits)
             total_loss += F.cross_entropy(logits, y, reduction="sum").item()
             correct += (logits.argmax(1) == y).sum().item()
             n += y.numel()
     model.train(was_training)
     return total_loss / n, correct / n
+
+
+def _check_labels(name: str, y: torch.Tensor, logits: torch.Tensor) -> None:
+    """Integer labels must index the model's classes (cross_entropy would fail deep inside,
+    or on some backends read out of bounds)."""
+    if y.is_floating_point() or y.ndim != 1:
+        return  # class probabilities: cross_entropy checks their shape itself
+    if logits.ndim != 2:
+        raise ValueError(
+            f"the model must return (batch, num_classes) logits, got shape {tuple(logits.shape)}"
+        )
+    lo, hi = int(y.min()), int(y.max())
+    if lo < 0 or hi >= logits.shape[1]:
+        raise ValueError(
+            f"{name} has labels in [{lo}, {hi}] but the model has {logits.shape[1]} classes "
+            f"(labels must be 0..{logits.shape[1] - 1})"
+        )
 
 
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -176,7 +222,8 @@ def train(
     ``overrides`` are TrainConfig fields (``train(m, tr, va, epochs=3, progress=False)``);
     an unknown name raises TypeError listing the fields. The last, incomplete training batch
     is dropped (BatchNorm cannot normalise a batch of one). After each epoch the whole
-    ``val_set`` is evaluated with ``evaluate``.
+    ``val_set`` is evaluated with ``evaluate``. A NaN or infinite loss raises
+    ``NonFiniteLossError`` (epoch and step in the message) before that step's update.
     """
     check_module("model", model)
     _check_dataset("train_set", train_set)
@@ -219,15 +266,19 @@ def train(
             t0 = time.perf_counter()
             model.train()
             loss_sum, correct, n = 0.0, 0, 0
-            for x, y in loader:
+            for step, (x, y) in enumerate(loader, start=1):
                 x, y = x.to(dev), y.to(dev)
                 logits = model(x)  # (B, num_classes)
+                _check_labels("train_set", y, logits)
                 loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
+                loss_value = loss.item()
+                if not math.isfinite(loss_value):
+                    raise _diverged(loss_value, x, epoch, step, len(loader), sched)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 sched.step()
-                loss_sum += loss.item() * y.numel()
+                loss_sum += loss_value * y.numel()
                 correct += (logits.argmax(1) == y).sum().item()
                 n += y.numel()
             val_loss, val_acc = evaluate(model, val_set, device=config.device)
@@ -254,6 +305,20 @@ def train(
     )
 
 
+def _diverged(loss: float, x: torch.Tensor, epoch: int, step: int, steps: int, sched):
+    if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+        cause = "this batch's inputs hold NaN or infinity: check train_set"
+    else:
+        cause = "the run diverged: lower lr, or check the data and the model's initialisation"
+    return NonFiniteLossError(
+        f"training stopped: the loss is {loss} at epoch {epoch}, step {step} of {steps} "
+        f"(lr {sched.get_last_lr()[0]:.3g}); {cause}. The model keeps the weights of the "
+        "step before.",
+        epoch,
+        step,
+    )
+
+
 def _fingerprint(dataset: Dataset) -> str:
     """sha256 of a TensorDataset's tensors (dtype, shape and bytes), for cache keys."""
     h = hashlib.sha256()
@@ -266,13 +331,33 @@ def _fingerprint(dataset: Dataset) -> str:
     return h.hexdigest()[:16]
 
 
+def _is_number(v: Any) -> bool:
+    return isinstance(v, float | int) and not isinstance(v, bool) and math.isfinite(v)
+
+
 def _check_cached(value: Mapping[str, Any]) -> str | None:
+    """Why a cached TrainResult cannot be trusted (None if it can): every accuracy in
+    [0, 1], every loss and time a finite number >= 0, the history one entry per epoch."""
     for name in ("final_val_acc", "best_val_acc"):
         v = value.get(name)
-        if not isinstance(v, float | int) or not math.isfinite(v) or not 0 <= v <= 1:
+        if not _is_number(v) or not 0 <= v <= 1:
             return f"{name}={v!r} is not an accuracy in [0, 1]"
-    if not value.get("history"):
+    for name in ("seconds", "params"):
+        if not _is_number(value.get(name)) or value[name] < 0:
+            return f"{name}={value.get(name)!r} is not a number >= 0"
+    history = value.get("history")
+    if not isinstance(history, list | tuple) or not history:
         return "it holds no history"
+    fields = [f.name for f in dataclasses.fields(EpochStats)]
+    for i, h in enumerate(history, start=1):
+        if not isinstance(h, dict) or sorted(h) != sorted(fields):
+            return f"history entry {i} does not have the fields {fields}"
+        if h["epoch"] != i or not all(_is_number(h[f]) and h[f] >= 0 for f in fields):
+            return f"history entry {i} holds {h!r}"
+        if not (h["train_acc"] <= 1 and h["val_acc"] <= 1):
+            return f"history entry {i} has an accuracy above 1"
+    if value["final_val_acc"] != history[-1]["val_acc"]:
+        return "final_val_acc is not the last epoch's val_acc"
     return None
 
 
@@ -296,6 +381,18 @@ def train_cached(
     """
     from effnb import _cache
 
+    if isinstance(build, nn.Module) or not callable(build):
+        raise TypeError(
+            "build must be a function returning a fresh model (e.g. lambda: create_model(...)), "
+            f"got {type(build).__name__}"
+        )
+    if not isinstance(key, Mapping):
+        raise TypeError(f"key must be a mapping describing the model, got {type(key).__name__}")
+    check_bool("use_cache", use_cache)
+    if config is not None and not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig or None, got {type(config).__name__}")
+    _check_dataset("train_set", train_set)
+    _check_dataset("val_set", val_set)
     config = (config or TrainConfig()).replace(**overrides)
     torch.manual_seed(config.seed)
     model = build()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from effnb._checks import check_int, check_probability
+from effnb._checks import check_int, check_layer_params, check_probability
 from effnb.layers import LayerFactory, _create_act
 
 
@@ -32,8 +32,20 @@ class ClassifierHead(nn.Module):
         hidden_act: str | LayerFactory | None = None,
     ) -> None:
         super().__init__()
+        in_features = check_int("in_features", in_features)
         num_classes = check_int("num_classes", num_classes)
         dropout = check_probability("dropout", dropout)
+        if hidden_features is not None:
+            hidden_features = check_int("hidden_features", hidden_features, minimum=0)
+        width = hidden_features or in_features
+        if hidden_features:
+            check_layer_params(
+                f"the classifier's hidden layer ({in_features} -> {hidden_features})",
+                in_features * hidden_features,
+            )
+        check_layer_params(
+            f"the classifier ({width} features -> num_classes={num_classes})", width * num_classes
+        )
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.flatten = nn.Flatten(1)
         if hidden_features:
@@ -74,6 +86,11 @@ class EfficientCNN(nn.Module):
         name: str = "",
     ) -> None:
         super().__init__()
+        in_chans = check_int("in_chans", in_chans)
+        total_stride = check_int("total_stride", total_stride)
+        default_input_size = check_int("default_input_size", default_input_size)
+        if not isinstance(name, str):
+            raise TypeError(f"name must be a string, got {name!r}")
         self.stem = stem
         self.stem_pool = stem_pool if stem_pool is not None else nn.Identity()
         self.stages = nn.Sequential(*stages)
@@ -117,6 +134,10 @@ class EfficientCNN(nn.Module):
 
     def check_input(self, x: torch.Tensor) -> None:
         """Raise ValueError unless x is (B, in_chans, H, W) with H, W >= total_stride."""
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(
+                f"{self.name or type(self).__name__} takes a torch.Tensor, got {type(x).__name__}"
+            )
         if x.ndim != 4 or x.shape[1] != self.in_chans or min(x.shape[-2:]) < self.total_stride:
             raise ValueError(
                 f"{self.name or type(self).__name__} expects input of shape "

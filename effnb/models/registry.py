@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from effnb._checks import (
+    MAX_LAYER_PARAMS,
+    SizeLimitError,
+    check_bool,
+    format_bytes,
+    memory_limit,
+)
 
 __all__ = ["ModelInfo", "create_model", "list_models", "model_info", "register_model"]
 
@@ -32,6 +43,10 @@ _REGISTRY: dict[str, ModelInfo] = {}
 
 def register_model(name: str, builder: Callable[..., nn.Module], **facts) -> ModelInfo:
     """Register ``builder`` under ``name``; a duplicate name is an error."""
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"model name must be a non-empty string, got {name!r}")
+    if not callable(builder):
+        raise TypeError(f"builder for {name!r} must be callable, got {type(builder).__name__}")
     if name in _REGISTRY:
         raise ValueError(f"model name {name!r} is already registered")
     info = ModelInfo(name=name, builder=builder, **facts)
@@ -53,18 +68,93 @@ def model_info(name: str) -> ModelInfo:
     return _REGISTRY[name]
 
 
+def model_bytes_limit() -> int:
+    """Most bytes of parameters and buffers ``create_model`` allocates: 1/8 of
+    ``effnb._checks.memory_limit()`` (512 MiB by default, twice EfficientNet-B7's weights)."""
+    return memory_limit() // 8
+
+
+_FACTORIES = {torch.empty, torch.zeros, torch.ones, torch.full, torch.rand, torch.randn}
+
+
+def _requested_shape(func, args: tuple, kwargs: dict) -> tuple[int, ...] | None:
+    """The shape a factory call (``torch.empty(3, 4)``, ``torch.zeros((3, 4))``) asks for."""
+    size = kwargs.get("size", args[0] if len(args) == 1 or func is torch.full else args)
+    if isinstance(size, int):
+        size = (size,)
+    try:
+        return tuple(int(s) for s in size)
+    except (TypeError, ValueError):
+        return None
+
+
+class _AllocationGuard(TorchFunctionMode):
+    """Counts the bytes a model build allocates and stops it, before the allocation, at a
+    tensor larger than ``MAX_LAYER_PARAMS`` or a total beyond ``model_bytes_limit()``.
+
+    Every parameter and buffer of an ``nn.Module`` comes from one of ``_FACTORIES``
+    (``nn.Conv2d`` calls ``torch.empty``), so this sees them all; on the meta device
+    nothing is allocated and nothing is counted.
+    """
+
+    def __init__(self, call: str) -> None:
+        super().__init__()
+        self.call = call
+        self.limit = model_bytes_limit()
+        self.total = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in _FACTORIES:
+            shape = _requested_shape(func, args, kwargs)
+            device = torch.device(kwargs.get("device") or torch.get_default_device())
+            if shape is not None and device.type != "meta":
+                numel = math.prod(shape)
+                dtype = kwargs.get("dtype") or torch.get_default_dtype()
+                nbytes = numel * torch.empty((), dtype=dtype, device="meta").element_size()
+                if numel > MAX_LAYER_PARAMS:
+                    raise SizeLimitError(
+                        f"{self.call} would allocate a {shape} tensor ({numel:,} values), more "
+                        f"than the {MAX_LAYER_PARAMS:,} one layer may have (6.5x the largest layer "
+                        "of any registered model): a size argument is far too large. Stopped "
+                        f"before allocating it, after {format_bytes(self.total)}; build it under "
+                        "`with torch.device('meta')` to count it without allocating."
+                    )
+                if self.total + nbytes > self.limit:
+                    raise SizeLimitError(
+                        f"{self.call} would hold more than {format_bytes(self.limit)} of "
+                        "parameters and buffers (1/8 of effnb's memory limit; set EFFNB_MAX_BYTES "
+                        f"to change it): a size argument is far too large. Stopped after "
+                        f"{format_bytes(self.total)}; build it under `with torch.device('meta')` "
+                        "to count it without allocating."
+                    )
+                self.total += nbytes
+        return func(*args, **kwargs)
+
+
 def create_model(name: str, *, small_input: bool = False, **kwargs) -> nn.Module:
     """Build a registered model, e.g. ``create_model('mobilenet_v2', width_mult=0.5, num_classes=10)``.
 
     ``small_input=True`` removes the stem's downsampling for 16-32 px images (see
-    ``EfficientCNN.small_input``).
+    ``EfficientCNN.small_input``). A build that would allocate a layer of more than
+    ``effnb._checks.MAX_LAYER_PARAMS`` weights, or more than ``model_bytes_limit()`` bytes in
+    all (``width_mult=100``, ``num_classes=10**9``), raises ``SizeLimitError`` naming the
+    arguments before that allocation; on the meta device any size can be built.
     """
     info = model_info(name)
+    check_bool("small_input", small_input)
     params = inspect.signature(info.builder).parameters
     unknown = [k for k in kwargs if k not in params]
     if unknown:
         raise TypeError(
             f"{name} got unexpected argument(s) {unknown}; it takes {sorted(params) + ['small_input']}"
         )
-    model = info.builder(**kwargs)
+    call = f"create_model({', '.join([repr(name)] + [f'{k}={v!r}' for k, v in kwargs.items()])})"
+    try:
+        with _AllocationGuard(call):
+            model = info.builder(**kwargs)
+    except SizeLimitError as exc:
+        if str(exc).startswith(call):
+            raise
+        raise SizeLimitError(f"{call}: {exc}") from None
     return model.small_input() if small_input else model
