@@ -12,6 +12,7 @@ write warns and the caller keeps its result.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 import pathlib
@@ -20,7 +21,16 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["SCHEMA", "CacheWarning", "cache_dir", "key_digest", "read_entry", "write_entry"]
+__all__ = [
+    "SCHEMA",
+    "CacheWarning",
+    "cache_dir",
+    "key_digest",
+    "read_entry",
+    "source_digest",
+    "state_digest",
+    "write_entry",
+]
 
 SCHEMA = 1
 
@@ -44,6 +54,27 @@ def key_digest(key: Mapping[str, Any]) -> str:
     if not isinstance(key, Mapping):
         raise TypeError(f"a cache key must be a mapping, got {type(key).__name__}")
     return hashlib.sha256(_canonical(key).encode()).hexdigest()[:16]
+
+
+def source_digest(*objects: Any) -> str:
+    """sha256 (16 hex digits) of the source code of modules, classes or functions.
+
+    Part of the cache keys of trainings, the latency table and the NAS evaluations: editing the
+    code that produced a result changes the key, so a stale result is not served.
+    """
+    h = hashlib.sha256()
+    for obj in objects:
+        h.update(inspect.getsource(obj).encode())
+    return h.hexdigest()[:16]
+
+
+def state_digest(state: Mapping[str, Any]) -> str:
+    """sha256 (16 hex digits) of a state dict's names and tensor bytes (a model's initial weights)."""
+    h = hashlib.sha256()
+    for name, t in state.items():
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 def write_entry(path: pathlib.Path, key: Mapping[str, Any], value: Mapping[str, Any]) -> bool:

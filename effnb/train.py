@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import inspect
 import json
 import math
 import time
@@ -397,17 +396,13 @@ def train_cached(
     torch.manual_seed(config.seed)
     model = build()
     check_module("build()", model)
-    init = hashlib.sha256()
-    for name, t in model.state_dict().items():
-        init.update(name.encode())
-        init.update(t.detach().cpu().contiguous().numpy().tobytes())
     full_key = {
         "key": json.loads(json.dumps(key, sort_keys=True, default=str)),
         "config": {k: v for k, v in dataclasses.asdict(config).items() if k != "progress"},
         "train_set": _fingerprint(train_set),
         "val_set": _fingerprint(val_set),
-        "init": init.hexdigest()[:16],
-        "code": hashlib.sha256(inspect.getsource(train).encode()).hexdigest()[:16],
+        "init": _cache.state_digest(model.state_dict()),
+        "code": _cache.source_digest(train),
         "torch": torch.__version__,
     }
     path = _cache.cache_dir() / "train" / f"{_cache.key_digest(full_key)}.json"

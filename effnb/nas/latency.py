@@ -29,7 +29,6 @@ Notebook 06 builds the table on the machine it runs on.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import os
 import pathlib
@@ -43,7 +42,7 @@ import torch
 from torch import nn
 from torch.utils import benchmark
 
-from effnb._cache import cache_dir
+from effnb._cache import cache_dir, source_digest
 from effnb._checks import check_int
 from effnb.bench import _prepare as _prepare_step
 from effnb.nas.space import Architecture, SearchSpace
@@ -74,18 +73,6 @@ __all__ = [
 
 # measure(module, (C, H, W)) -> milliseconds for one forward pass at batch 1
 MeasureFn = Callable[[nn.Module, tuple[int, int, int]], float]
-
-
-def source_digest(*objects) -> str:
-    """sha256 (16 hex digits) of the source code of modules, classes or functions.
-
-    Part of the cache keys of the latency table and of the NAS evaluations: editing a layer,
-    the builder or the measurement code changes the key, so a stale result is not served.
-    """
-    h = hashlib.sha256()
-    for obj in objects:
-        h.update(inspect.getsource(obj).encode())
-    return h.hexdigest()[:16]
 
 
 def cpu_model() -> str:

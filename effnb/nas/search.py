@@ -28,7 +28,6 @@ Notebook 06 writes the evolution loop on the page and checks it against ``search
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -154,7 +153,7 @@ class DigitsEvaluator:
     def cache_key(self, arch: Architecture, model=None, data=None) -> dict:
         """The full key of ``arch``'s evaluation (builds the seeded model and loads the data
         when they are not given)."""
-        from effnb import layers, train
+        from effnb import _cache, layers, train
         from effnb.data import digits
         from effnb.models import net
         from effnb.nas import space as space_module
@@ -166,10 +165,6 @@ class DigitsEvaluator:
             model = self.space.build(arch, num_classes=10)
         if data is None:
             data = digits(image_size=self.image_size, seed=self.seed)
-        init = hashlib.sha256()
-        for name, t in model.state_dict().items():
-            init.update(name.encode())
-            init.update(t.detach().cpu().contiguous().numpy().tobytes())
         cfg = dataclasses.asdict(self.train_config())
         for name in ("progress", "threads", "device"):
             cfg.pop(name)
@@ -179,7 +174,7 @@ class DigitsEvaluator:
             "image_size": self.image_size,
             "train": cfg,
             "data": [_fingerprint(d) for d in data],
-            "init": init.hexdigest()[:16],
+            "init": _cache.state_digest(model.state_dict()),
             "source": source_digest(layers, net, space_module, train.train),
             "torch": torch.__version__,
         }
