@@ -232,20 +232,14 @@ class Comparison:
 
     def ratio(self, label: str, baseline: str) -> float:
         """Median over rounds of time(label) / time(baseline): < 1 means faster than baseline."""
-        self._check_labels(label, baseline)
-        return statistics.median(
-            a / b for a, b in zip(self.rounds[label], self.rounds[baseline], strict=True)
-        )
+        return statistics.median(self.ratios(label, baseline))
 
     def ratio_spread(self, label: str, baseline: str) -> float:
         """Interquartile range of the per-round ratios time(label) / time(baseline).
 
         A ratio whose distance from 1 is smaller than this spread is not resolved by the run.
         """
-        self.ratio(label, baseline)  # validates the labels
-        ratios = sorted(
-            a / b for a, b in zip(self.rounds[label], self.rounds[baseline], strict=True)
-        )
+        ratios = sorted(self.ratios(label, baseline))
         if len(ratios) < 2:
             return float("nan")
         q = statistics.quantiles(ratios, n=4)
@@ -253,7 +247,7 @@ class Comparison:
 
     def ratios(self, label: str, baseline: str) -> list[float]:
         """The per-round ratios time(label) / time(baseline), in round order."""
-        self.ratio(label, baseline)  # validates the labels
+        self._check_labels(label, baseline)
         return [a / b for a, b in zip(self.rounds[label], self.rounds[baseline], strict=True)]
 
     def ratio_ci(
