@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
-	$(PY) -m pip install --quiet -e ".[course,test]"
+	$(PY) -m pip install --quiet -e ".[course,test,deploy,scale,dev]"
 	touch $(STAMP)
 
 course: $(STAMP)
@@ -68,7 +68,7 @@ BOOK_STAMP := $(VENV)/.effnb-book-installed
 .PHONY: book book-figures nbdiff-setup
 
 $(BOOK_STAMP): $(STAMP) pyproject.toml
-	$(PY) -m pip install --quiet -e ".[course,test,book]"
+	$(PY) -m pip install --quiet -e ".[course,test,deploy,scale,dev,book]"
 	touch $(BOOK_STAMP)
 
 book: $(BOOK_STAMP)
