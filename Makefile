@@ -9,16 +9,28 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.effnb-installed
+# The versions the stored notebooks were last executed and tested with (pip constraints; torch is
+# pinned by TORCH_SPEC instead). make lock refreshes it.
+CONSTRAINTS ?= constraints.txt
+EXTRAS := course,test,deploy,scale,dev
 
-.PHONY: course run-notebooks solutions test lint format venv clean-venv browser-deps
+.PHONY: course run-notebooks solutions test lint format venv clean-venv browser-deps lock check mutants
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
-	$(PY) -m pip install --quiet -e ".[course,test,deploy,scale,dev]"
+	$(PY) -m pip install --quiet -c $(CONSTRAINTS) -e ".[$(EXTRAS)]"
+	touch $(STAMP)
+
+# Refresh constraints.txt: the newest versions pyproject.toml's ranges allow, installed into .venv
+# and recorded. Then run make test and make run-notebooks, and commit the three together.
+lock: $(STAMP)
+	$(PY) -m pip install --quiet --upgrade -e ".[$(EXTRAS),book]"
+	{ sed -n '1,4p' $(CONSTRAINTS); $(PY) -m pip freeze --exclude-editable | grep -viE '^(torch|nvidia-|triton)=='; } > $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS)
 	touch $(STAMP)
 
 course: $(STAMP)
@@ -35,6 +47,7 @@ solutions: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .
@@ -67,8 +80,8 @@ BOOK_STAMP := $(VENV)/.effnb-book-installed
 
 .PHONY: book book-figures nbdiff-setup
 
-$(BOOK_STAMP): $(STAMP) pyproject.toml
-	$(PY) -m pip install --quiet -e ".[course,test,deploy,scale,dev,book]"
+$(BOOK_STAMP): $(STAMP) pyproject.toml $(CONSTRAINTS)
+	$(PY) -m pip install --quiet -c $(CONSTRAINTS) -e ".[$(EXTRAS),book]"
 	touch $(BOOK_STAMP)
 
 book: $(BOOK_STAMP)

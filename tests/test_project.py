@@ -99,3 +99,40 @@ def test_readme_parity_table_matches_the_registry():
             info.reference_params,
             info.reference_macs,
         )
+
+
+def _requirement_name(req: str) -> str:
+    return re.split(r"[<>=!~\[ ;]", req, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def _constraints() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            assert version, f"constraints.txt: {line!r} is not an exact pin (name==version)"
+            pins[name.lower().replace("_", "-")] = version
+    return pins
+
+
+def test_constraints_pin_every_declared_dependency_but_torch():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    requirements = project["dependencies"] + sum(project["optional-dependencies"].values(), [])
+    pins = _constraints()
+    missing = sorted({_requirement_name(r) for r in requirements} - set(pins) - {"torch"})
+    assert not missing, f"constraints.txt has no pin for {missing}: run make lock"
+    assert "torch" not in pins  # TORCH_SPEC picks the build (CPU here, CUDA for GPU users)
+    assert pins.get("ultralytics-thop") is None
+
+
+def test_constraints_are_what_the_makefile_installs_with_and_the_readme_names():
+    makefile = (ROOT / "Makefile").read_text()
+    assert "CONSTRAINTS ?= constraints.txt" in makefile
+    assert makefile.count("-c $(CONSTRAINTS)") == 2  # the course/test venv and the book extra
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    torch_pin = re.search(r"TORCH_SPEC \?= torch==([\d.]+)", makefile).group(1)
+    assert f"torch {torch_pin}" in readme
+    pins = _constraints()
+    for name in ("numpy", "onnxruntime", "openvino", "jupyterlab"):
+        assert f"{name} {pins[name]}" in readme, f"README does not name {name} {pins[name]}"
