@@ -5,7 +5,8 @@
 - ``effnb.nas.latency``: a per-block latency table measured on this machine, calibrated and
   validated against whole networks;
 - ``effnb.nas.search``: the MnasNet reward, random search and regularized evolution over any
-  ``concurrent.futures.Executor``.
+  ``concurrent.futures.Executor``; a failed candidate is a ``Failure`` in the result (the
+  others go on), and latency is only measured while no evaluation is running.
 
 Notebook 06 (notebooks/06_nas.ipynb) walks through all three.
 """
@@ -26,7 +27,10 @@ from effnb.nas.search import (
     Candidate,
     DigitsEvaluator,
     Evaluation,
+    Failure,
+    SearchError,
     SearchResult,
+    SearchWarning,
     SynchronousExecutor,
     mnasnet_reward,
     pareto_front,
@@ -43,10 +47,13 @@ __all__ = [
     "Candidate",
     "DigitsEvaluator",
     "Evaluation",
+    "Failure",
     "LatencyPredictor",
     "LatencyTable",
+    "SearchError",
     "SearchResult",
     "SearchSpace",
+    "SearchWarning",
     "StageChoice",
     "StageSkeleton",
     "SynchronousExecutor",

@@ -13,6 +13,11 @@ FBNet, nn-Meter) predicts latency instead, from a table of measured pieces. Here
    jumps by 10-60% from one second to the next, this is what makes a table repeatable.
    The table is cached on disk as JSON, keyed by device, torch version, thread count, CPU model
    and the measurement settings, so a second run reuses it and a different machine does not.
+   The file goes through ``effnb._cache``: an atomic write (a unique temporary file, then a
+   rename, so concurrent writers and readers never see half a file) with a schema number and
+   the key it was stored under. A truncated, hand-edited or mismatched file (another torch
+   version, a missing block, a NaN or negative entry) is reported with a ``CacheWarning``
+   naming the file and what was wrong, and measured again: never served, never fatal.
 2. ``LatencyPredictor.predict(arch) = scale * (stem + sum of blocks + head) + overhead``:
    the sum over blocks, then a scale and a per-network overhead fitted by least squares on
    calibration networks measured whole in the same run (``fit``). Blocks timed one at a time
@@ -28,24 +33,38 @@ Notebook 06 builds the table on the machine it runs on.
 
 from __future__ import annotations
 
-import hashlib
+import importlib
 import json
+import math
 import os
 import pathlib
 import platform
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 from torch.utils import benchmark
 
+from effnb import _cache
 from effnb._cache import cache_dir, source_digest
-from effnb._checks import check_int
+from effnb._checks import (
+    SizeLimitError,
+    check_bool,
+    check_callable,
+    check_finite_array,
+    check_fraction,
+    check_int,
+    check_module,
+    check_real,
+    check_threads,
+)
 from effnb.bench import _prepare as _prepare_step
-from effnb.nas.space import Architecture, SearchSpace
+from effnb.nas.space import MAX_INPUT_SIZE, Architecture, SearchSpace
 
 __all__ = [
     "LatencyPredictor",
@@ -73,6 +92,26 @@ __all__ = [
 
 # measure(module, (C, H, W)) -> milliseconds for one forward pass at batch 1
 MeasureFn = Callable[[nn.Module, tuple[int, int, int]], float]
+ArrayLike = Sequence[float] | np.ndarray
+
+MAX_SAMPLE_MS = 1000.0  # one timing sample; the default is 3 ms, a second is already generous
+MAX_WARMUP = 1000  # untimed calls before a module's first sample
+MAX_ROUNDS = 1000  # interleaved rounds; notebook 06 uses 30
+MAX_TABLE_HOURS = 4.0  # rounds x pieces x sample_ms beyond this is a typo, not a table
+MAX_BOOT = 100_000  # bootstrap resamples; 2000 already resolves a percentile interval
+MAX_TOL = 10.0  # a relative tolerance of 1000% accepts anything
+
+
+def _check_space(space: Any) -> SearchSpace:
+    if not isinstance(space, SearchSpace):
+        raise TypeError(f"space must be a SearchSpace, got {type(space).__name__}")
+    return space
+
+
+def _check_archs(space: SearchSpace, name: str, archs: Any) -> list[Architecture]:
+    if isinstance(archs, str | Architecture) or not isinstance(archs, Sequence):
+        raise TypeError(f"{name} must be a sequence of Architecture, got {type(archs).__name__}")
+    return [space.check(a) for a in archs]
 
 
 def cpu_model() -> str:
@@ -100,18 +139,14 @@ class SampleTimer:
     """
 
     def __init__(self, threads: int = 1, sample_ms: float = 3.0, warmup: int = 3) -> None:
-        self.threads = check_int("threads", threads)
-        if not isinstance(sample_ms, int | float) or not sample_ms > 0:
-            raise ValueError(
-                f"sample_ms must be a positive number of milliseconds, got {sample_ms!r}"
-            )
-        self.sample_ms = float(sample_ms)
-        self.warmup = check_int("warmup", warmup, minimum=0)
+        self.threads = check_threads("threads", threads)
+        self.sample_ms = _check_sample_ms(sample_ms)
+        self.warmup = check_int("warmup", warmup, minimum=0, maximum=MAX_WARMUP)
         self._prepared: dict[int, tuple[nn.Module, benchmark.Timer, int]] = {}
 
     def _prepare(self, module: nn.Module, shape: tuple[int, int, int]) -> tuple:
         # the same timed step as effnb.bench: eval mode, a random batch-1 input, inference_mode
-        step, _ = _prepare_step(module, shape, 1, torch.device("cpu"), False)
+        step = _prepare_step(module, shape, 1, torch.device("cpu"), False)[0]
         before = torch.get_num_threads()
         torch.set_num_threads(self.threads)
         try:
@@ -136,6 +171,13 @@ class SampleTimer:
         return timer.timeit(number).mean * 1e3
 
 
+def _check_sample_ms(sample_ms: Any) -> float:
+    """Milliseconds of one timing sample: finite, > 0 and at most ``MAX_SAMPLE_MS``."""
+    return check_real(
+        "sample_ms", sample_ms, minimum=0.0, include_minimum=False, maximum=MAX_SAMPLE_MS
+    )
+
+
 def default_measure(threads: int = 1, sample_ms: float = 3.0, warmup: int = 3) -> MeasureFn:
     """``SampleTimer(threads, sample_ms, warmup)``: the measure tables and networks use."""
     return SampleTimer(threads=threads, sample_ms=sample_ms, warmup=warmup)
@@ -156,22 +198,44 @@ def measure_interleaved(
     second, so whatever the machine does (a neighbour's burst, a frequency change) hits the
     pieces of one round alike and ``speed_normalised`` can take it out.
     """
-    rounds = check_int("rounds", rounds)
-    if not pieces:
-        raise ValueError("pieces must be a non-empty mapping of key -> (module, (C, H, W))")
+    rounds = check_int("rounds", rounds, maximum=MAX_ROUNDS)
+    seed = check_int("seed", seed, minimum=0)
+    progress = check_bool("progress", progress)
+    if not isinstance(pieces, Mapping) or not pieces:
+        raise ValueError(
+            f"pieces must be a non-empty mapping of key -> (module, (C, H, W)), got {pieces!r}"[
+                :200
+            ]
+        )
+    for key, piece in pieces.items():
+        if not isinstance(piece, tuple) or len(piece) != 2:
+            raise TypeError(f"pieces[{key!r}] must be a (module, (C, H, W)) pair, got {piece!r}")
+        check_module(f"pieces[{key!r}][0]", piece[0])
+        shape = piece[1]
+        if not isinstance(shape, Sequence) or len(shape) != 3:
+            raise ValueError(f"pieces[{key!r}][1] must be a (C, H, W) shape, got {shape!r}")
+        for j, n in enumerate(shape):
+            check_int(f"pieces[{key!r}][1][{j}]", n, maximum=MAX_INPUT_SIZE * 64)
+    if measure is not None:
+        check_callable("measure", measure)
     measure = measure if measure is not None else default_measure()
+    keys = list(pieces)
     items = list(pieces.values())
     rng = np.random.default_rng(seed)
     per_round = np.zeros((rounds, len(items)))
-    it = range(rounds)
+    it: Any = range(rounds)
     if progress:
-        from tqdm.auto import tqdm
-
+        tqdm = importlib.import_module("tqdm.auto").tqdm
         it = tqdm(it, desc=f"{len(items)} pieces x {rounds} rounds")
     for r in it:
         for i in rng.permutation(len(items)):
             module, shape = items[i]
-            per_round[r, i] = float(measure(module, shape))
+            per_round[r, i] = check_real(
+                f"measure(pieces[{keys[i]!r}]) in round {r}",
+                measure(module, shape),
+                minimum=0.0,
+                include_minimum=False,
+            )
     return per_round
 
 
@@ -183,11 +247,30 @@ def round_speed(
     1.0 is the run's typical speed, 1.3 a round 30% slower. ``reference`` picks the pieces that
     judge it (all of them by default; the table's blocks in ``build_latency_table``).
     """
-    per_round = np.asarray(per_round, dtype=float)
-    if per_round.ndim != 2 or per_round.shape[0] < 1 or per_round.shape[1] < 1:
-        raise ValueError(f"per_round must be (rounds, pieces), got shape {per_round.shape}")
+    per_round = _check_rounds_array(per_round, min_rounds=1)
     ref = per_round if reference is None else per_round[:, reference]
     return np.median(ref / np.median(ref, axis=0), axis=1)
+
+
+def _check_rounds_array(per_round: Any, min_rounds: int) -> np.ndarray:
+    """``per_round`` as a (rounds >= min_rounds, n >= 1) float array of finite values > 0."""
+    try:
+        array = np.asarray(per_round, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"per_round must be a (rounds, pieces) array of milliseconds, got {type(per_round).__name__}"
+        ) from None
+    if array.ndim != 2 or array.shape[0] < min_rounds or array.shape[1] < 1:
+        raise ValueError(
+            f"per_round must be (rounds >= {min_rounds}, pieces >= 1), got shape {array.shape}"
+        )
+    bad = ~np.isfinite(array) | (array <= 0)
+    if bad.any():
+        r, i = (int(v) for v in np.argwhere(bad)[0])
+        raise ValueError(
+            f"per_round must hold finite milliseconds > 0; per_round[{r}, {i}] is {array[r, i]}"
+        )
+    return array
 
 
 def speed_normalised(
@@ -199,7 +282,7 @@ def speed_normalised(
     round becomes a factor that cancels, and the median over rounds then only has to reject
     what hit single samples. The result is in milliseconds at the run's typical speed.
     """
-    per_round = np.asarray(per_round, dtype=float)
+    per_round = _check_rounds_array(per_round, min_rounds=1)
     return per_round / round_speed(per_round, reference)[:, None]
 
 
@@ -243,23 +326,158 @@ class LatencyTable:
         self.network_ms(archs)  # checks they were measured
         return np.array([self.rounds[network_key(a)] for a in archs]).T
 
+    def key(self) -> dict[str, Any]:
+        """What the table was measured for: its meta without what the run itself measured
+        (``seconds``, ``round_speed``). The cache stores the table under this key."""
+        return {k: v for k, v in self.meta.items() if k not in _RUN_FIELDS}
+
+    def _value(self) -> dict[str, Any]:
+        return {
+            "meta": self.meta,
+            "entries": self.entries,
+            "networks": self.networks,
+            "rounds": self.rounds,
+        }
+
     def save(self, path: str | os.PathLike) -> None:
+        """Write the table to ``path`` as JSON through ``effnb._cache.write_entry``: atomic
+        (a unique temporary file, then a rename), with a schema number and ``key()``.
+
+        A table with a non-finite or non-positive entry is refused (ValueError naming the path
+        and the entry); a meta that is not JSON is a TypeError; a write that fails (read-only
+        folder, full disk) is an OSError naming the path.
+        """
         path = pathlib.Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        data = {"meta": self.meta, "entries": self.entries, "networks": self.networks}
-        tmp.write_text(json.dumps({**data, "rounds": self.rounds}, indent=1))
-        os.replace(tmp, path)
+        problem = _table_problem(self._value(), self.key())
+        if problem:
+            raise ValueError(f"cannot save the latency table to {path}: {problem}")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", _cache.CacheWarning)
+            try:
+                written = _cache.write_entry(path, self.key(), self._value())
+            except TypeError as exc:
+                raise TypeError(
+                    f"cannot save the latency table to {path}: its meta or entries are not "
+                    f"JSON ({exc})"
+                ) from None
+        others = [w for w in caught if not issubclass(w.category, _cache.CacheWarning)]
+        for w in others:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if not written:
+            why = "; ".join(
+                str(w.message) for w in caught if issubclass(w.category, _cache.CacheWarning)
+            )
+            raise OSError(f"cannot save the latency table to {path}: {why}")
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> LatencyTable:
-        data = json.loads(pathlib.Path(path).read_text())
+    def load(cls, path: str | os.PathLike, expect: Mapping[str, Any] | None = None) -> LatencyTable:
+        """The table saved at ``path``; ValueError naming ``path`` and what is wrong if the file
+        is truncated or not JSON, has another schema, is missing a field, holds an entry that
+        is not a finite number of milliseconds > 0, or if its meta disagrees with the key it
+        was stored under or with ``expect`` (e.g. ``{"torch": torch.__version__, "cpu":
+        cpu_model(), "threads": 1, "input_size": 12, "space": repr(space)}``).
+        FileNotFoundError if there is no file.
+        """
+        path = pathlib.Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no latency table at {path}")
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            raise ValueError(
+                f"the latency table {path} cannot be read ({type(exc).__name__}: {exc}); "
+                "delete it or measure it again"
+            ) from None
+        problem = None
+        if not isinstance(data, dict):
+            problem = f"it holds a {type(data).__name__}, not a table"
+        elif data.get("schema") != _cache.SCHEMA:
+            problem = f"schema {data.get('schema')!r} is not {_cache.SCHEMA}"
+        elif not isinstance(data.get("key"), dict):
+            problem = "it has no key"
+        else:
+            problem = _table_problem(data.get("value"), data["key"])
+        if problem is None and expect is not None:
+            if not isinstance(expect, Mapping):
+                raise TypeError(f"expect must be a mapping, got {type(expect).__name__}")
+            meta = data["value"]["meta"]
+            problem = next(
+                (
+                    f"it was measured with {k}={meta.get(k)!r}, not the expected {v!r}"
+                    for k, v in expect.items()
+                    if meta.get(k) != v
+                ),
+                None,
+            )
+        if problem:
+            raise ValueError(f"the latency table {path} cannot be used: {problem}")
+        return cls._from_value(data["value"])
+
+    @classmethod
+    def _from_value(cls, value: Mapping[str, Any]) -> LatencyTable:
         return cls(
-            entries=data["entries"],
-            meta=data["meta"],
-            networks=data.get("networks", {}),
-            rounds=data.get("rounds", {}),
+            entries={k: float(v) for k, v in value["entries"].items()},
+            meta=dict(value["meta"]),
+            networks={k: float(v) for k, v in value["networks"].items()},
+            rounds={k: [float(x) for x in v] for k, v in value["rounds"].items()},
         )
+
+
+_RUN_FIELDS = ("seconds", "round_speed")  # what a run measured, not what it was asked for
+
+
+def _positive_ms(value: Any) -> bool:
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, int | float)
+        and math.isfinite(value)
+        and value > 0
+    )
+
+
+def _table_problem(
+    value: Any,
+    key: Mapping[str, Any],
+    entries: Sequence[str] | None = None,
+    networks: Sequence[str] | None = None,
+) -> str | None:
+    """Why a stored table must not be trusted (None if it may): a missing field, an entry or
+    round that is not a finite number of milliseconds > 0, a meta that disagrees with ``key``,
+    and (when given) block ``entries`` or ``networks`` other than the expected ones."""
+    if not isinstance(value, dict):
+        return f"its value is a {type(value).__name__}, not a table"
+    missing = [f for f in ("meta", "entries", "networks", "rounds") if f not in value]
+    if missing:
+        return f"it has no {', '.join(missing)}"
+    if not all(isinstance(value[f], dict) for f in ("meta", "entries", "networks", "rounds")):
+        return "its meta, entries, networks and rounds are not all mappings"
+    meta = value["meta"]
+    for k, v in key.items():
+        if meta.get(k) != v:
+            return f"its meta has {k}={meta.get(k)!r} where its key has {v!r}"
+    for name in ("entries", "networks"):
+        for k, ms in value[name].items():
+            if not _positive_ms(ms):
+                return f"{name}[{k!r}] = {ms!r} is not a finite number of milliseconds > 0"
+    for name, want in (("entries", entries), ("networks", networks)):
+        if want is None:
+            continue
+        lost = [k for k in want if k not in value[name]]
+        extra = [k for k in value[name] if k not in set(want)]
+        if lost:
+            return f"{name} lacks {len(lost)} of the {len(want)} expected keys, e.g. {lost[0]!r}"
+        if extra:
+            return f"{name} has {len(extra)} unexpected keys, e.g. {extra[0]!r}"
+    rounds = value["rounds"]
+    if set(rounds) != set(value["entries"]) | set(value["networks"]):
+        return "its rounds do not cover exactly its entries and networks"
+    n_rounds = meta.get("rounds")
+    for k, per in rounds.items():
+        if not isinstance(per, list) or not all(_positive_ms(x) for x in per):
+            return f"rounds[{k!r}] is not a list of finite milliseconds > 0"
+        if n_rounds is not None and len(per) != n_rounds:
+            return f"rounds[{k!r}] has {len(per)} rounds, its meta says {n_rounds}"
+    return None
 
 
 def network_key(arch: Architecture) -> str:
@@ -334,17 +552,40 @@ def build_latency_table(
     it was measured, by the code that measured it. A custom ``measure`` (tests, other devices) is never
     cached.
     """
-    input_size = check_int("input_size", input_size)
-    networks = [space.check(a) for a in networks]
+    space = _check_space(space)
+    input_size = check_int("input_size", input_size, maximum=MAX_INPUT_SIZE)
+    networks = _check_archs(space, "networks", networks)
+    threads = check_threads("threads", threads)
+    rounds = check_int("rounds", rounds, maximum=MAX_ROUNDS)
+    sample_ms = _check_sample_ms(sample_ms)
+    seed = check_int("seed", seed, minimum=0)
+    use_cache = check_bool("use_cache", use_cache)
+    progress = check_bool("progress", progress)
+    if measure is not None:
+        check_callable("measure", measure)
+    block_keys = [
+        _stem_key(input_size),
+        *(spec.key for spec in space.all_block_specs(input_size)),
+        _head_key(input_size),
+    ]
+    network_keys = list(dict.fromkeys(network_key(a) for a in networks))
+    if measure is None:
+        hours = rounds * (len(block_keys) + len(network_keys)) * sample_ms / 3.6e6
+        if hours > MAX_TABLE_HOURS:
+            raise SizeLimitError(
+                f"rounds={rounds} x {len(block_keys) + len(network_keys)} pieces x "
+                f"sample_ms={sample_ms:g} would take {hours:.1f} hours of samples, more than "
+                f"{MAX_TABLE_HOURS:g}: fewer rounds or shorter samples"
+            )
     meta = {
         "device": "cpu",
         "torch": torch.__version__,
-        "threads": check_int("threads", threads),
+        "threads": threads,
         "cpu": cpu_model(),
         "input_size": input_size,
-        "rounds": check_int("rounds", rounds),
-        "sample_ms": float(sample_ms),
-        "seed": int(seed),
+        "rounds": rounds,
+        "sample_ms": sample_ms,
+        "seed": seed,
         "space": repr(space),
         "networks": [network_key(a) for a in networks],
         "source": _table_source(),
@@ -352,10 +593,12 @@ def build_latency_table(
     cached = measure is None and use_cache
     path = None
     if cached:
-        digest = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:16]
-        path = cache_dir() / f"nas-latency-table-{digest}.json"
-        if path.is_file():
-            return LatencyTable.load(path)
+        path = cache_dir() / f"nas-latency-table-{_cache.key_digest(meta)}.json"
+        value = _cache.read_entry(
+            path, meta, lambda v: _table_problem(v, meta, block_keys, network_keys)
+        )
+        if value is not None:
+            return LatencyTable._from_value(value)
     if measure is None:
         measure = default_measure(threads=threads, sample_ms=sample_ms)
     pieces = _table_pieces(space, input_size)
@@ -380,7 +623,7 @@ def build_latency_table(
         rounds={k: norm[:, i].tolist() for i, k in enumerate(keys)},
     )
     if path is not None:
-        table.save(path)
+        _cache.write_entry(path, meta, table._value())  # a failed write warns, never fatal
     return table
 
 
@@ -393,6 +636,16 @@ class LatencyPredictor:
     input_size: int
     scale: float = 1.0
     overhead_ms: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_space(self.space)
+        if not isinstance(self.table, LatencyTable):
+            raise TypeError(f"table must be a LatencyTable, got {type(self.table).__name__}")
+        object.__setattr__(
+            self, "input_size", check_int("input_size", self.input_size, maximum=MAX_INPUT_SIZE)
+        )
+        object.__setattr__(self, "scale", check_real("scale", self.scale))
+        object.__setattr__(self, "overhead_ms", check_real("overhead_ms", self.overhead_ms))
 
     def block_sum(self, arch: Architecture) -> float:
         """Stem + every block + head, straight from the table (no calibration)."""
@@ -408,15 +661,14 @@ class LatencyPredictor:
     def fit(self, archs: Sequence[Architecture], measured_ms: Sequence[float]) -> LatencyPredictor:
         """A copy with scale and overhead fitted by least squares: measured ~ a * sum + b.
 
-        With one network only the overhead is fitted (scale 1).
+        With one network only the overhead is fitted (scale 1). ``measured_ms`` must hold one
+        finite number > 0 per architecture.
         """
+        archs = _check_archs(self.space, "archs", archs)
+        y = check_finite_array("measured_ms", measured_ms, length=len(archs), positive=True)
+        if not archs:
+            raise ValueError("fit needs at least one architecture, got none")
         sums = np.array([self.block_sum(a) for a in archs], dtype=float)
-        y = np.asarray(measured_ms, dtype=float)
-        if len(sums) != len(y) or len(y) == 0:
-            raise ValueError(
-                f"fit needs as many measurements as architectures (>= 1), got {len(sums)} archs "
-                f"and {len(y)} measurements"
-            )
         if len(y) == 1 or np.ptp(sums) == 0:
             return replace(self, scale=1.0, overhead_ms=float(np.mean(y - sums)))
         design = np.stack([sums, np.ones_like(sums)], axis=1)  # (n, 2)
@@ -441,8 +693,15 @@ def measure_networks(
     with a table's predictions, measure them with the table instead
     (``build_latency_table(..., networks=...)``): the same run shares the same drift.
     """
-    input_size = check_int("input_size", input_size)
-    archs = [space.check(a) for a in archs]
+    space = _check_space(space)
+    input_size = check_int("input_size", input_size, maximum=MAX_INPUT_SIZE)
+    archs = _check_archs(space, "archs", archs)
+    if not archs:
+        raise ValueError("archs must hold at least one Architecture, got none")
+    threads = check_threads("threads", threads)
+    rounds = check_int("rounds", rounds, maximum=MAX_ROUNDS)
+    sample_ms = _check_sample_ms(sample_ms)
+    seed = check_int("seed", seed, minimum=0)
     if measure is None:
         measure = default_measure(threads=threads, sample_ms=sample_ms)
     shape = (space.in_chans, input_size, input_size)
@@ -467,24 +726,28 @@ def _ranks(x: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def spearman(x: Sequence[float], y: Sequence[float]) -> float:
-    """Spearman's rho: Pearson correlation of the ranks (ties get average ranks)."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if x.shape != y.shape or x.ndim != 1 or len(x) < 2:
-        raise ValueError(
-            f"spearman needs two 1-D sequences of equal length >= 2, got {x.shape}, {y.shape}"
-        )
-    rx, ry = _ranks(x), _ranks(y)
+def spearman(x: ArrayLike, y: ArrayLike) -> float:
+    """Spearman's rho: Pearson correlation of the ranks (ties get average ranks).
+
+    ``x`` and ``y``: 1-D, finite, of one length >= 2. NaN when either is constant.
+    """
+    xs = check_finite_array("x", x, min_length=2)
+    ys = check_finite_array("y", y, length=len(xs))
+    rx, ry = _ranks(xs), _ranks(ys)
     rx, ry = rx - rx.mean(), ry - ry.mean()
     denom = np.sqrt((rx**2).sum() * (ry**2).sum())
     return float((rx * ry).sum() / denom) if denom > 0 else float("nan")
 
 
-def within_share(
-    predicted: Sequence[float], reference: Sequence[float], tol: float = 0.10
-) -> float:
-    """Share of pairs with |predicted / reference - 1| <= tol."""
-    p, r = np.asarray(predicted, dtype=float), np.asarray(reference, dtype=float)
+def within_share(predicted: ArrayLike, reference: ArrayLike, tol: float = 0.10) -> float:
+    """Share of pairs with |predicted / reference - 1| <= tol.
+
+    ``predicted`` finite, ``reference`` finite and > 0, of one length >= 1; ``tol`` a finite
+    number in [0, 10].
+    """
+    tol = check_real("tol", tol, minimum=0.0, maximum=MAX_TOL)
+    p = check_finite_array("predicted", predicted)
+    r = check_finite_array("reference", reference, length=len(p), positive=True)
     return float(np.mean(np.abs(p / r - 1.0) <= tol))
 
 
@@ -496,6 +759,7 @@ def repeatability(per_round: np.ndarray, tol: float = 0.10) -> float:
     Pass speed-normalised rounds (``LatencyTable.network_rounds``) to ask whether the table's
     numbers repeat; raw rounds ask whether absolute milliseconds on this machine repeat.
     """
+    tol = check_real("tol", tol, minimum=0.0, maximum=MAX_TOL)
     first, second = measurement_halves(per_round)
     return within_share(second, first, tol)
 
@@ -506,9 +770,7 @@ def measurement_halves(per_round: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     With 4 or more rounds, the medians of the even and of the odd rounds; with 2 or 3 rounds,
     rounds 1 and 2.
     """
-    per_round = np.asarray(per_round, dtype=float)
-    if per_round.ndim != 2 or per_round.shape[0] < 2:
-        raise ValueError(f"per_round must be (rounds >= 2, n), got shape {per_round.shape}")
+    per_round = _check_rounds_array(per_round, min_rounds=2)
     if per_round.shape[0] >= 4:
         return np.median(per_round[0::2], axis=0), np.median(per_round[1::2], axis=0)
     return per_round[0], per_round[1]
@@ -534,13 +796,23 @@ def validate(
     archs: Sequence[Architecture],
     measured_ms: Sequence[float],
 ) -> ValidationReport:
-    """Predicted vs measured on held-out networks: share within +-10%, Spearman rho, MAPE."""
-    pred = np.array([predictor(a) for a in archs], dtype=float)
-    meas = np.asarray(measured_ms, dtype=float)
-    if len(pred) != len(meas) or len(meas) < 2:
+    """Predicted vs measured on held-out networks: share within +-10%, Spearman rho, MAPE.
+
+    ``archs``: at least 2; ``measured_ms``: one finite number > 0 per arch; every prediction
+    must be a finite number > 0 too (the error names the first that is not).
+    """
+    check_callable("predictor", predictor)
+    if isinstance(archs, str | Architecture) or not isinstance(archs, Sequence):
+        raise TypeError(f"archs must be a sequence of Architecture, got {type(archs).__name__}")
+    meas = check_finite_array("measured_ms", measured_ms, min_length=2, positive=True)
+    if len(archs) != len(meas):
         raise ValueError(
-            f"validate needs >= 2 archs with one measurement each, got {len(pred)}, {len(meas)}"
+            f"validate needs one measurement per arch: {len(archs)} archs, "
+            f"measured_ms has length {len(meas)}"
         )
+    pred = check_finite_array(
+        "the predictions predictor(archs[i])", [predictor(a) for a in archs], positive=True
+    )
     return ValidationReport(
         predicted_ms=tuple(pred.tolist()),
         measured_ms=tuple(meas.tolist()),
@@ -568,16 +840,13 @@ def bootstrap_difference(
     measured)`` is e.g. ``spearman`` or ``within_share``. An interval that excludes 0 means
     the held-out networks resolve which predictor is better.
     """
-    meas = np.asarray(measured, dtype=float)
-    a, b = np.asarray(predicted_a, dtype=float), np.asarray(predicted_b, dtype=float)
-    if not meas.shape == a.shape == b.shape or meas.ndim != 1 or len(meas) < 3:
-        raise ValueError(
-            f"need three 1-D sequences of one equal length >= 3, got {meas.shape}, {a.shape}, "
-            f"{b.shape}"
-        )
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    n_boot = check_int("n_boot", n_boot)
+    check_callable("metric", metric)
+    meas = check_finite_array("measured", measured, min_length=3, positive=True)
+    a = check_finite_array("predicted_a", predicted_a, length=len(meas))
+    b = check_finite_array("predicted_b", predicted_b, length=len(meas))
+    confidence = check_fraction("confidence", confidence)
+    n_boot = check_int("n_boot", n_boot, maximum=MAX_BOOT)
+    seed = check_int("seed", seed, minimum=0)
     rng = np.random.default_rng(seed)
     observed = metric(a, meas) - metric(b, meas)
     diffs = []
@@ -586,6 +855,11 @@ def bootstrap_difference(
         d = metric(a[i], meas[i]) - metric(b[i], meas[i])
         if np.isfinite(d):  # a resample of all-equal values has no rank correlation
             diffs.append(d)
+    if not diffs:
+        raise ValueError(
+            f"metric gave no finite difference on any of the {n_boot} resamples (are the "
+            "predictions constant?)"
+        )
     tail = 100 * (1 - confidence) / 2
     low, high = np.percentile(diffs, [tail, 100 - tail])
     return float(low), float(observed), float(high)

@@ -19,13 +19,20 @@ so ``effnb.costs.profile`` and ``effnb.bench`` work on it unchanged.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from torch import nn
 
-from effnb._checks import check_int
+from effnb._checks import (
+    check_choice,
+    check_generator,
+    check_int,
+    check_kernel,
+    check_probability,
+)
 from effnb.layers import ConvNormAct, InvertedResidual
 from effnb.models.net import ClassifierHead, EfficientCNN
 
@@ -115,35 +122,30 @@ SMALL_SKELETON = (
 )
 
 
-def _choices(name: str, values: Sequence, check) -> tuple:
-    values = tuple(values)
+MAX_CHANNELS = 4096  # a skeleton wider than this is a typo for a course space on small images
+MAX_EXPANSION = 16  # MobileNetV2 uses 6; 16 is already far outside any published space
+MAX_LAYERS = 32  # blocks per stage; MnasNet searches 1-4
+MAX_INPUT_SIZE = 1024  # px; the space's networks are built for 8-64 px inputs
+
+
+def _choices(name: str, values: Any, check: Callable[[str, Any], Any]) -> tuple:
+    """The choices of one gene as a tuple of plain Python numbers, each passed through
+    ``check(f"{name}[i]", v)`` (a ``_checks`` helper); empty or duplicate lists are refused."""
+    if isinstance(values, str | bytes) or not isinstance(values, Sequence | np.ndarray):
+        raise TypeError(
+            f"{name} must be a non-empty sequence of choices, got {values!r} "
+            f"({type(values).__name__})"
+        )
+    values = tuple(check(f"{name}[{i}]", v) for i, v in enumerate(values))
     if not values:
         raise ValueError(f"{name} must be a non-empty list of choices, got {list(values)}")
     if len(set(values)) != len(values):
         raise ValueError(f"{name} has duplicate choices: {list(values)}")
-    for v in values:
-        check(v)
     return values
 
 
-def _check_kernel(v) -> None:
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1 or v % 2 == 0:
-        raise ValueError(f"kernels must be odd positive integers, got {v!r}")
-
-
-def _check_expansion(v) -> None:
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise ValueError(f"expansions must be integers >= 1, got {v!r}")
-
-
-def _check_se(v) -> None:
-    if isinstance(v, bool) or not isinstance(v, int | float) or not 0.0 <= v < 1.0:
-        raise ValueError(f"se_ratios must be numbers in [0, 1), got {v!r}")
-
-
-def _check_layers(v) -> None:
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise ValueError(f"layers must be integers >= 1, got {v!r}")
+def _int_choice(maximum: int) -> Callable[[str, Any], int]:
+    return lambda name, v: check_int(name, v, minimum=1, maximum=maximum)
 
 
 @dataclass(frozen=True)
@@ -166,28 +168,36 @@ class SearchSpace:
     _options: tuple[tuple, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "kernels", _choices("kernels", self.kernels, _check_kernel))
-        object.__setattr__(
-            self, "expansions", _choices("expansions", self.expansions, _check_expansion)
-        )
-        object.__setattr__(
-            self,
-            "se_ratios",
-            tuple(float(v) for v in _choices("se_ratios", self.se_ratios, _check_se)),
-        )
-        object.__setattr__(self, "layers", _choices("layers", self.layers, _check_layers))
-        skeleton = tuple(self.skeleton)
-        if not skeleton:
+        # every choice is stored as a plain Python number, so repr(space) (part of cache keys)
+        # is the same whether the caller passed ints, numpy ints or 0-d tensors
+        choices = {
+            "kernels": _choices("kernels", self.kernels, check_kernel),
+            "expansions": _choices("expansions", self.expansions, _int_choice(MAX_EXPANSION)),
+            "se_ratios": _choices("se_ratios", self.se_ratios, check_probability),
+            "layers": _choices("layers", self.layers, _int_choice(MAX_LAYERS)),
+        }
+        for name, values in choices.items():
+            object.__setattr__(self, name, values)
+        if not isinstance(self.skeleton, Sequence) or isinstance(self.skeleton, str):
+            raise TypeError(
+                f"skeleton must be a sequence of StageSkeleton, got {type(self.skeleton).__name__}"
+            )
+        if not self.skeleton:
             raise ValueError("skeleton must have at least one stage, got an empty list")
-        for s in skeleton:
-            if not isinstance(s, StageSkeleton) or s.stride not in (1, 2) or s.out_channels < 1:
-                raise ValueError(
-                    f"skeleton entries must be StageSkeleton(out_channels >= 1, stride 1 or 2), got {s!r}"
-                )
-        object.__setattr__(self, "skeleton", skeleton)
-        check_int("stem_channels", self.stem_channels)
-        check_int("head_channels", self.head_channels)
-        check_int("in_chans", self.in_chans)
+        skeleton = []
+        for i, s in enumerate(self.skeleton):
+            if not isinstance(s, StageSkeleton):
+                raise TypeError(f"skeleton[{i}] must be a StageSkeleton, got {s!r}")
+            out = check_int(f"skeleton[{i}].out_channels", s.out_channels, maximum=MAX_CHANNELS)
+            stride = check_int(f"skeleton[{i}].stride", s.stride)
+            skeleton.append(
+                StageSkeleton(out, check_choice(f"skeleton[{i}].stride", stride, (1, 2)))
+            )
+        object.__setattr__(self, "skeleton", tuple(skeleton))
+        for name in ("stem_channels", "head_channels", "in_chans"):
+            object.__setattr__(
+                self, name, check_int(name, getattr(self, name), maximum=MAX_CHANNELS)
+            )
         options = (self.kernels, self.expansions, self.se_ratios, self.layers)
         object.__setattr__(self, "_options", options)
 
@@ -226,11 +236,19 @@ class SearchSpace:
         """Return ``arch`` if it is in the space; raise ValueError naming what is wrong."""
         if not isinstance(arch, Architecture):
             raise TypeError(f"arch must be an Architecture, got {type(arch).__name__}")
+        if not isinstance(arch.stages, Sequence) or isinstance(arch.stages, str):
+            raise TypeError(
+                f"arch.stages must be a tuple of StageChoice, got {type(arch.stages).__name__}"
+            )
         if len(arch.stages) != self.num_stages:
             raise ValueError(
                 f"arch has {len(arch.stages)} stages, this space has {self.num_stages}"
             )
         for i, stage in enumerate(arch.stages):
+            if not isinstance(stage, StageChoice):
+                raise TypeError(
+                    f"arch.stages[{i}] must be a StageChoice, got {type(stage).__name__}"
+                )
             values = (stage.kernel, stage.expansion, stage.se_ratio, stage.layers)
             for gene, v, o in zip(GENES, values, self._options, strict=True):
                 if v not in o:
@@ -249,15 +267,32 @@ class SearchSpace:
         return tuple(code)
 
     def decode(self, code: Sequence[int]) -> Architecture:
-        """Tuple of choice indices -> Architecture; raises ValueError on a bad code."""
-        code = tuple(code)
+        """Tuple of choice indices -> Architecture.
+
+        TypeError if ``code`` is not a sequence of integers, ValueError if it has the wrong
+        number of genes or an index outside its gene's choices (the message names the gene).
+        """
+        if isinstance(code, str | bytes) or not isinstance(code, Sequence | np.ndarray):
+            raise TypeError(
+                f"code must be a sequence of {len(self.cardinalities)} choice indices, "
+                f"got {code!r} ({type(code).__name__})"
+            )
         cards = self.cardinalities
         if len(code) != len(cards):
-            raise ValueError(f"code must have {len(cards)} genes, got {len(code)}: {code}")
-        for i, (c, n) in enumerate(zip(code, cards, strict=True)):
-            if isinstance(c, bool) or not isinstance(c, int | np.integer) or not 0 <= c < n:
-                raise ValueError(f"gene {i} of code must be an index in [0, {n}), got {c!r}")
+            raise ValueError(
+                f"code must have {len(cards)} genes (4 per stage), got {len(code)}: {tuple(code)}"
+            )
         g = len(GENES)
+        code = tuple(
+            check_int(
+                f"code[{i}] (gene {i}: stage {i // g} {GENES[i % g]})",
+                c,
+                minimum=0,
+                maximum=n - 1,
+                why=f"that gene has {n} choices",
+            )
+            for i, (c, n) in enumerate(zip(code, cards, strict=True))
+        )
         stages = []
         for s in range(self.num_stages):
             k, e, se, n = (o[code[s * g + j]] for j, o in enumerate(self._options))
@@ -274,10 +309,12 @@ class SearchSpace:
     # --- sampling and mutation -----------------------------------------------------
     def sample(self, rng: np.random.Generator) -> Architecture:
         """A uniformly random architecture (each gene uniform and independent)."""
+        check_generator("rng", rng)
         return self.decode(tuple(int(rng.integers(n)) for n in self.cardinalities))
 
     def mutate(self, arch: Architecture, rng: np.random.Generator) -> Architecture:
         """Change exactly one gene to a different allowed value (Real et al. 2019's mutation)."""
+        check_generator("rng", rng)
         code = list(self.encode(arch))
         cards = self.cardinalities
         mutable = [i for i, n in enumerate(cards) if n > 1]
@@ -292,7 +329,7 @@ class SearchSpace:
     def block_specs(self, arch: Architecture, input_size: int) -> list[BlockSpec]:
         """Every InvertedResidual of ``arch`` with its input size, in order."""
         self.check(arch)
-        size = check_int("input_size", input_size)
+        size = check_int("input_size", input_size, maximum=MAX_INPUT_SIZE)
         c_in = self.stem_channels
         specs = []
         for skel, stage in zip(self.skeleton, arch.stages, strict=True):
@@ -316,7 +353,7 @@ class SearchSpace:
 
     def all_block_specs(self, input_size: int) -> list[BlockSpec]:
         """Every distinct block the space can build at ``input_size`` (the latency table's rows)."""
-        size = check_int("input_size", input_size)
+        size = check_int("input_size", input_size, maximum=MAX_INPUT_SIZE)
         seen: dict[str, BlockSpec] = {}
         c_in = self.stem_channels
         for skel in self.skeleton:
@@ -349,9 +386,11 @@ class SearchSpace:
         self, arch: Architecture, num_classes: int = 10, dropout: float = 0.0
     ) -> EfficientCNN:
         """The network of ``arch``: stem -> stages of InvertedResidual -> head -> classifier."""
-        num_classes = check_int("num_classes", num_classes)
+        num_classes = check_int("num_classes", num_classes, maximum=100_000)
+        dropout = check_probability("dropout", dropout)
         specs = self.block_specs(arch, 32)  # the input size only matters for BlockSpec.size
-        stages, i = [], 0
+        stages: list[nn.Module] = []
+        i = 0
         for stage in arch.stages:
             seq = nn.Sequential()
             for j in range(stage.layers):
