@@ -158,6 +158,7 @@ def read_entry(
     path = pathlib.Path(path)
     if not path.is_file():
         return None
+    reason: str | None
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError, UnicodeDecodeError) as exc:

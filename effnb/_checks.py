@@ -13,7 +13,7 @@ gigabytes. One helper per kind of check:
   ``check_forward_fits`` (the activations of one forward pass, counted on the ``meta``
   device before anything is allocated).
 * shapes and types: ``check_input_size``, ``check_kernel``, ``check_choice``,
-  ``check_module``, ``model_dtype``.
+  ``check_instance``, ``check_module``, ``model_dtype``; seeds: ``check_seed``.
 
 Size errors are ``SizeLimitError`` (a ``ValueError``), so callers can add context.
 """
@@ -33,6 +33,7 @@ __all__ = [
     "DEFAULT_MAX_BYTES",
     "MAX_LAYER_PARAMS",
     "MAX_SECONDS",
+    "MAX_SEED",
     "SizeLimitError",
     "check_bool",
     "check_bytes",
@@ -40,6 +41,7 @@ __all__ = [
     "check_forward_fits",
     "check_fraction",
     "check_input_size",
+    "check_instance",
     "check_int",
     "check_kernel",
     "check_layer_params",
@@ -48,6 +50,7 @@ __all__ = [
     "check_probability",
     "check_real",
     "check_seconds",
+    "check_seed",
     "check_threads",
     "format_bytes",
     "max_threads",
@@ -62,6 +65,7 @@ MAX_SECONDS = 600.0  # one latency measurement; longer is a typo, not a benchmar
 # classifier); a layer 6.5x that is a width or class count gone wrong, caught before the
 # layers before it have allocated more than half a gigabyte.
 MAX_LAYER_PARAMS = 2**24
+MAX_SEED = 2**63 - 1  # torch.manual_seed's range
 # Below this many input bytes (limit / 256) a CNN's activations cannot plausibly reach the
 # limit, so ``check_forward_fits`` skips its meta-device pass.
 _FORWARD_EXPANSION = 256
@@ -102,9 +106,10 @@ def _number(name: str, value: Any, what: str) -> Any:
     try:
         float(x)
     except OverflowError:
-        raise ValueError(
-            f"{name} must be {what}, got an integer of {int(x).bit_length()} bits"
-        ) from None
+        size = (
+            f"an integer of {x.bit_length()} bits" if isinstance(x, int) else "too large a number"
+        )
+        raise ValueError(f"{name} must be {what}, got {size}") from None
     return x
 
 
@@ -226,9 +231,22 @@ def check_choice(name: str, value: Any, allowed: tuple | list) -> Any:
 
 def check_module(name: str, value: Any) -> nn.Module:
     """Cost and latency functions take a ``torch.nn.Module``; say so when they get anything else."""
-    if not isinstance(value, nn.Module):
-        raise TypeError(f"{name} must be a torch.nn.Module, got {type(value).__name__}")
+    return check_instance(name, value, nn.Module, "a torch.nn.Module")
+
+
+def check_instance(name: str, value: Any, types: type | tuple[type, ...], what: str) -> Any:
+    """``value`` if it is an instance of ``types``; else TypeError
+    '{name} must be {what}, got {type name}'. ``what`` says what is allowed in words
+    ("a TrainConfig or None", "a path (str or os.PathLike)")."""
+    if not isinstance(value, types):
+        raise TypeError(f"{name} must be {what}, got {type(value).__name__}")
     return value
+
+
+def check_seed(name: str, value: Any) -> int:
+    """A random seed: an integer in [0, ``MAX_SEED``] (what ``torch.manual_seed`` and
+    ``numpy.random.default_rng`` both take)."""
+    return check_int(name, value, minimum=0, maximum=MAX_SEED, why="torch.manual_seed's range")
 
 
 # --- the machine ----------------------------------------------------------------------------
@@ -457,3 +475,81 @@ def check_forward_fits(
         check_bytes(
             name, value, peak, f"one layer's input and output in a forward pass of {tuple(shape)}"
         )
+
+
+# --- callables, generators and sequences of numbers -----------------------------------------
+
+
+def check_callable(name: str, value: Any) -> Any:
+    """``value`` if it can be called (a function, a class, an object with ``__call__``)."""
+    if not callable(value):
+        raise TypeError(f"{name} must be callable, got {value!r} ({type(value).__name__})")
+    return value
+
+
+def check_generator(name: str, value: Any) -> Any:
+    """``value`` if it is a ``numpy.random.Generator`` (``np.random.default_rng(seed)``).
+
+    A seed or the legacy ``RandomState`` is refused: the caller owns one generator and passes
+    it along, so that a sequence of draws can be reproduced.
+    """
+    import numpy as np
+
+    if not isinstance(value, np.random.Generator):
+        raise TypeError(
+            f"{name} must be a numpy.random.Generator (np.random.default_rng(seed)), "
+            f"got {value!r} ({type(value).__name__})"
+        )
+    return value
+
+
+def check_finite_array(
+    name: str,
+    values: Any,
+    *,
+    min_length: int = 1,
+    length: int | None = None,
+    positive: bool = False,
+) -> Any:
+    """``values`` as a 1-D float64 numpy array of finite numbers (each > 0 if ``positive``).
+
+    Lists, tuples, numpy arrays and 1-D tensors of real numbers are accepted; strings, ``None``
+    entries, nested lists and complex numbers are a TypeError. A wrong length (fewer than
+    ``min_length``, or not ``length``), a NaN, an infinity or (with ``positive``) a value <= 0
+    is a ValueError naming ``name``, the position and the value.
+    """
+    import numpy as np
+
+    what = f"a 1-D sequence of finite numbers{' > 0' if positive else ''}"
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu().numpy()
+    if isinstance(values, str | bytes) or not hasattr(values, "__len__"):
+        raise TypeError(f"{name} must be {what}, got {values!r} ({type(values).__name__})")
+    try:
+        array = np.asarray(values)
+        if array.dtype.kind not in "iuf" or array.dtype == bool:
+            raise TypeError
+        array = array.astype(np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"{name} must be {what}, got {type(values).__name__} {_short(values)}"
+        ) from None
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be {what}, got an array of shape {array.shape}")
+    if length is not None and len(array) != length:
+        raise ValueError(f"{name} must have length {length}, got length {len(array)}")
+    if len(array) < min_length:
+        raise ValueError(f"{name} must have length >= {min_length}, got length {len(array)}")
+    bad = ~np.isfinite(array) | ((array <= 0) if positive else False)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"{name} must be {what}; {name}[{i}] is {array[i]} "
+            f"({int(bad.sum())} of {len(array)} values are not)"
+        )
+    return array
+
+
+def _short(values: Any, limit: int = 80) -> str:
+    text = repr(values)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -283,7 +283,9 @@ def _same_storage(inp: torch.Tensor | None, out: torch.Tensor) -> bool:
     return inp is not None and inp.untyped_storage().data_ptr() == out.untyped_storage().data_ptr()
 
 
-def _layer_macs(module: nn.Module, inp: torch.Tensor, out: torch.Tensor, count_bn: bool) -> int:
+def _layer_macs(
+    module: nn.Module, inp: torch.Tensor | None, out: torch.Tensor, count_bn: bool
+) -> int:
     if isinstance(module, nn.Conv2d):
         k_h, k_w = module.kernel_size
         per_output = k_h * k_w * (module.in_channels // module.groups)

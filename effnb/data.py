@@ -27,7 +27,13 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
-from effnb._checks import check_bytes, check_fraction, check_int
+from effnb._checks import (
+    check_bytes,
+    check_fraction,
+    check_instance,
+    check_int,
+    check_seed,
+)
 
 __all__ = [
     "CIFAR10_FILES",
@@ -55,7 +61,6 @@ CIFAR10_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
 CIFAR10_CLASSES = 10
 DIGITS_COUNT = 1797
 CIFAR10_TRAIN_COUNT = 50_000
-MAX_SEED = 2**63 - 1
 
 
 def stratified_split(
@@ -67,7 +72,7 @@ def stratified_split(
     Every class keeps at least one sample on each side, so every class needs two samples.
     """
     val_fraction = check_fraction("val_fraction", val_fraction)
-    seed = check_int("seed", seed, minimum=0, maximum=MAX_SEED)
+    seed = check_seed("seed", seed)
     labels = np.asarray(labels)
     if labels.ndim != 1 or labels.size == 0:
         raise ValueError(f"labels must be a non-empty 1-D array, got shape {labels.shape}")
@@ -114,7 +119,7 @@ def digits(
     image_size = check_int("image_size", image_size, minimum=8)
     channels = check_int("channels", channels)
     val_fraction = check_fraction("val_fraction", val_fraction)
-    seed = check_int("seed", seed, minimum=0, maximum=MAX_SEED)
+    seed = check_seed("seed", seed)
     _check_dataset_bytes(DIGITS_COUNT, channels, image_size, "digits")
     bunch = load_digits()
     x = torch.from_numpy(bunch.images.astype(np.float32) / 16.0)  # (N, 8, 8)
@@ -139,8 +144,7 @@ def _check_dataset_bytes(count: int, channels: int, image_size: int, what: str) 
 
 
 def _cifar_folder(root: str | os.PathLike) -> pathlib.Path:
-    if not isinstance(root, str | os.PathLike):
-        raise TypeError(f"root must be a path (str or os.PathLike), got {type(root).__name__}")
+    check_instance("root", root, (str, os.PathLike), "a path (str or os.PathLike)")
     root = pathlib.Path(root).expanduser()
     candidates = [root, root / CIFAR10_FOLDER]
     for folder in candidates:
@@ -242,7 +246,7 @@ def cifar10(
     """
     image_size = check_int("image_size", image_size, minimum=8)
     val_fraction = check_fraction("val_fraction", val_fraction)
-    seed = check_int("seed", seed, minimum=0, maximum=MAX_SEED)
+    seed = check_seed("seed", seed)
     _check_dataset_bytes(CIFAR10_TRAIN_COUNT, 3, image_size, "CIFAR-10")
     folder = _cifar_folder(root)
     parts = [_load_batch(folder / f) for f in CIFAR10_FILES[:5]]

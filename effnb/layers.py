@@ -2,7 +2,8 @@
 
 One set of blocks serves MobileNetV1/V2/V3, ShuffleNetV2, GhostNet and EfficientNet:
 
-* ``ConvNormAct``: conv -> BatchNorm -> activation, padding from the kernel size.
+* ``ConvNormAct``: conv -> BatchNorm -> activation, padding from the kernel size;
+  ``depthwise`` builds its depthwise form (``groups=channels``).
 * ``DepthwiseSeparableConv``: depthwise k x k then pointwise 1 x 1 (MobileNetV1, notebook 01).
 * ``SqueezeExcite``: channel gating with an explicit squeeze width (notebook 02).
 * ``InvertedResidual``: MBConv, expand -> depthwise -> SE -> linear project (notebook 03).
@@ -45,6 +46,7 @@ __all__ = [
     "ShuffleUnit",
     "SqueezeExcite",
     "channel_shuffle",
+    "depthwise",
     "get_act_layer",
     "make_divisible",
     "scale_depth",
@@ -160,6 +162,35 @@ class ConvNormAct(nn.Module):
         return self.act(self.bn(self.conv(x)))
 
 
+def depthwise(
+    channels: int,
+    kernel_size: int = 3,
+    stride: int = 1,
+    *,
+    multiplier: int = 1,
+    norm_layer: LayerFactory | None = nn.BatchNorm2d,
+    act_layer: str | LayerFactory | None = nn.ReLU,
+) -> ConvNormAct:
+    """A depthwise k x k ``ConvNormAct``: one group per input channel (``groups=channels``).
+
+    Each of the C channels is convolved with its own ``multiplier`` filters, giving
+    C * multiplier outputs; params = k*k*C*multiplier (+ BatchNorm), MACs per output pixel
+    k*k per output channel (MobileNets, arXiv 1704.04861, section 3.1; the "depth
+    multiplier" of Keras' DepthwiseConv2D). GhostNet's cheap operation is a depthwise conv
+    with multiplier s - 1.
+    """
+    multiplier = check_int("multiplier", multiplier)  # channels: ConvNormAct checks in_channels
+    return ConvNormAct(
+        channels,
+        channels * multiplier,
+        kernel_size,
+        stride,
+        groups=channels,
+        norm_layer=norm_layer,
+        act_layer=act_layer,
+    )
+
+
 class DepthwiseSeparableConv(nn.Module):
     """Depthwise k x k conv (one filter per channel) then a pointwise 1 x 1 conv.
 
@@ -183,12 +214,10 @@ class DepthwiseSeparableConv(nn.Module):
         super().__init__()
         check_bool("dw_act", dw_act)
         check_bool("pw_act", pw_act)
-        self.conv_dw = ConvNormAct(
-            in_channels,
+        self.conv_dw = depthwise(
             in_channels,
             kernel_size,
             stride,
-            groups=in_channels,
             norm_layer=norm_layer,
             act_layer=act_layer if dw_act else None,
         )
@@ -304,21 +333,17 @@ class InvertedResidual(nn.Module):
             raise ValueError(f"stride must be 1 or 2, got {stride}")
         se_channels = check_int("se_channels", se_channels, minimum=0)
         drop_path = check_probability("drop_path", drop_path)
+        self.conv_pw: nn.Module  # the 1x1 expansion, or nothing at expansion ratio 1
         if hidden_channels != in_channels:
             self.conv_pw = ConvNormAct(
                 in_channels, hidden_channels, 1, norm_layer=norm_layer, act_layer=act_layer
             )
         else:
             self.conv_pw = nn.Identity()
-        self.conv_dw = ConvNormAct(
-            hidden_channels,
-            hidden_channels,
-            kernel_size,
-            stride,
-            groups=hidden_channels,
-            norm_layer=norm_layer,
-            act_layer=act_layer,
+        self.conv_dw = depthwise(
+            hidden_channels, kernel_size, stride, norm_layer=norm_layer, act_layer=act_layer
         )
+        self.se: nn.Module
         if se_channels:
             self.se = SqueezeExcite(hidden_channels, se_channels, se_act_layer, se_gate_layer)
         else:
@@ -365,7 +390,6 @@ class GhostModule(nn.Module):
         ratio = check_int("ratio", ratio, minimum=2)
         self.out_channels = out_channels
         init_channels = math.ceil(out_channels / ratio)
-        new_channels = init_channels * (ratio - 1)
         self.primary_conv = ConvNormAct(
             in_channels,
             init_channels,
@@ -374,12 +398,10 @@ class GhostModule(nn.Module):
             norm_layer=norm_layer,
             act_layer=act_layer,
         )
-        self.cheap_operation = ConvNormAct(
+        self.cheap_operation = depthwise(
             init_channels,
-            new_channels,
             dw_size,
-            1,
-            groups=init_channels,
+            multiplier=ratio - 1,
             norm_layer=norm_layer,
             act_layer=act_layer,
         )
@@ -417,18 +439,14 @@ class GhostBottleneck(nn.Module):
         self.ghost1 = GhostModule(
             in_channels, hidden_channels, norm_layer=norm_layer, act_layer=act_layer
         )
+        self.conv_dw: nn.Module
         if stride > 1:
-            self.conv_dw = ConvNormAct(
-                hidden_channels,
-                hidden_channels,
-                kernel_size,
-                stride,
-                groups=hidden_channels,
-                norm_layer=norm_layer,
-                act_layer=None,
+            self.conv_dw = depthwise(
+                hidden_channels, kernel_size, stride, norm_layer=norm_layer, act_layer=None
             )
         else:
             self.conv_dw = nn.Identity()
+        self.se: nn.Module
         if se_channels:
             self.se = SqueezeExcite(hidden_channels, se_channels, nn.ReLU, nn.Hardsigmoid)
         else:
@@ -437,6 +455,7 @@ class GhostBottleneck(nn.Module):
             hidden_channels, out_channels, norm_layer=norm_layer, act_layer=None
         )
         self.has_identity_shortcut = in_channels == out_channels and stride == 1
+        self.shortcut: nn.Module
         if self.has_identity_shortcut:
             self.shortcut = nn.Identity()
         else:
@@ -514,6 +533,7 @@ class ShuffleUnit(nn.Module):
                 f"needs in_channels == out_channels; got in_channels={in_channels}, out_channels={out_channels}"
             )
         self.stride = stride
+        self.branch1: nn.Module
         if stride == 2:
             self.branch1 = DepthwiseSeparableConv(
                 in_channels,
@@ -534,15 +554,7 @@ class ShuffleUnit(nn.Module):
         )
         self.branch2.add_module(
             "conv_dw",
-            ConvNormAct(
-                branch_channels,
-                branch_channels,
-                3,
-                stride,
-                groups=branch_channels,
-                norm_layer=norm_layer,
-                act_layer=None,
-            ),
+            depthwise(branch_channels, 3, stride, norm_layer=norm_layer, act_layer=None),
         )
         self.branch2.add_module(
             "conv_pwl",

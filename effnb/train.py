@@ -25,21 +25,30 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sized
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    Dataset,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+)
 
 from effnb._checks import (
     check_bool,
+    check_instance,
     check_int,
     check_module,
     check_probability,
     check_real,
+    check_seed,
     check_threads,
 )
 from effnb.bench import resolve_device
@@ -56,7 +65,6 @@ __all__ = [
 
 MAX_EPOCHS = 10_000
 MAX_LR = 10.0  # SGD above this diverges on anything the course trains
-MAX_SEED = 2**63 - 1  # torch.manual_seed's range
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -89,7 +97,7 @@ class TrainConfig:
         checked = {
             "epochs": check_int("epochs", self.epochs, maximum=MAX_EPOCHS),
             "batch_size": check_int("batch_size", self.batch_size),
-            "seed": check_int("seed", self.seed, minimum=0, maximum=MAX_SEED),
+            "seed": check_seed("seed", self.seed),
             "lr": check_real("lr", self.lr, minimum=0.0, maximum=MAX_LR, include_minimum=False),
             "momentum": check_probability("momentum", self.momentum),
             "weight_decay": check_real("weight_decay", self.weight_decay, minimum=0.0, maximum=1.0),
@@ -100,8 +108,7 @@ class TrainConfig:
         for name, value in checked.items():
             if type(getattr(self, name)) not in (int, float, bool, type(None)):
                 object.__setattr__(self, name, value)  # numpy scalar or tensor -> Python
-        if not isinstance(self.device, str):
-            raise TypeError(f"device must be a string such as 'cpu' or 'cuda', got {self.device!r}")
+        check_instance("device", self.device, str, "a string such as 'cpu' or 'cuda'")
         resolve_device(self.device)  # raises on an unknown or absent device
 
     def replace(self, **overrides) -> TrainConfig:
@@ -134,21 +141,39 @@ class TrainResult:
     params: int  # trainable + frozen parameters of the model
 
 
-def _check_dataset(name: str, dataset) -> Dataset:
-    if not isinstance(dataset, Dataset):
-        raise TypeError(f"{name} must be a torch Dataset, got {type(dataset).__name__}")
-    if len(dataset) == 0:
+def _check_dataset(name: str, dataset: Any) -> int:
+    """The number of samples of ``dataset``, a non-empty torch Dataset with a length."""
+    check_instance(name, dataset, Dataset, "a torch Dataset")
+    size = len(dataset)
+    if size == 0:
         raise ValueError(f"{name} is empty")
-    return dataset
+    return size
 
 
-def _batches(dataset: Dataset, batch_size: int, shuffle: bool, generator=None, drop_last=False):
+def _config(config: TrainConfig | None, overrides: Mapping[str, Any]) -> TrainConfig:
+    """``config`` (default ``TrainConfig()``) with ``overrides`` applied, each checked."""
+    if config is None:
+        config = TrainConfig()
+    check_instance("config", config, TrainConfig, "a TrainConfig or None")
+    return config.replace(**overrides)
+
+
+def _batches(
+    dataset: Dataset,
+    batch_size: int,
+    shuffle: bool,
+    generator: torch.Generator | None = None,
+    drop_last: bool = False,
+) -> DataLoader:
     """A DataLoader that indexes the dataset with whole index lists (one gather per batch).
 
     TensorDataset accepts a list of indices, so this skips per-sample collation, which costs
     more than the forward pass for 8x8-pixel digits.
     """
-    sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
+    sized = cast(Sized, dataset)  # _check_dataset took its len() before any call here
+    sampler: Sampler[int] = (
+        RandomSampler(sized, generator=generator) if shuffle else SequentialSampler(sized)
+    )
     batches = BatchSampler(sampler, batch_size, drop_last=drop_last)
     if isinstance(dataset, torch.utils.data.TensorDataset):
         return DataLoader(dataset, sampler=batches, batch_size=None)
@@ -225,16 +250,12 @@ def train(
     ``NonFiniteLossError`` (epoch and step in the message) before that step's update.
     """
     check_module("model", model)
-    _check_dataset("train_set", train_set)
+    n_train = _check_dataset("train_set", train_set)
     _check_dataset("val_set", val_set)
-    if config is None:
-        config = TrainConfig()
-    elif not isinstance(config, TrainConfig):
-        raise TypeError(f"config must be a TrainConfig or None, got {type(config).__name__}")
-    config = config.replace(**overrides)
-    if len(train_set) < config.batch_size:
+    config = _config(config, overrides)
+    if n_train < config.batch_size:
         raise ValueError(
-            f"batch_size={config.batch_size} is larger than the training set ({len(train_set)})"
+            f"batch_size={config.batch_size} is larger than the training set ({n_train})"
         )
     from tqdm.auto import tqdm
 
@@ -330,7 +351,8 @@ def _fingerprint(dataset: Dataset) -> str:
     return h.hexdigest()[:16]
 
 
-def _is_number(v: Any) -> bool:
+def _is_number(v: Any) -> TypeGuard[float]:
+    """A finite int or float (not a bool): what a cached number must be."""
     return isinstance(v, float | int) and not isinstance(v, bool) and math.isfinite(v)
 
 
@@ -385,14 +407,11 @@ def train_cached(
             "build must be a function returning a fresh model (e.g. lambda: create_model(...)), "
             f"got {type(build).__name__}"
         )
-    if not isinstance(key, Mapping):
-        raise TypeError(f"key must be a mapping describing the model, got {type(key).__name__}")
+    check_instance("key", key, Mapping, "a mapping describing the model")
     check_bool("use_cache", use_cache)
-    if config is not None and not isinstance(config, TrainConfig):
-        raise TypeError(f"config must be a TrainConfig or None, got {type(config).__name__}")
+    config = _config(config, overrides)
     _check_dataset("train_set", train_set)
     _check_dataset("val_set", val_set)
-    config = (config or TrainConfig()).replace(**overrides)
     torch.manual_seed(config.seed)
     model = build()
     check_module("build()", model)

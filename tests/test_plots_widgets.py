@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import pathlib
 
 import ipywidgets as widgets
@@ -17,7 +16,7 @@ from effnb.widgets import explorer, float_slider, int_slider, select  # noqa: E4
 
 
 def test_save_figure_names_and_returns_a_portable_path(tmp_path, monkeypatch):
-    monkeypatch.setattr(plots, "FIGURES_DIR", tmp_path / "figures")
+    monkeypatch.setenv("EFFNB_FIGURES", str(tmp_path / "figures"))
     fig, ax = plots.figure()
     ax.plot([0, 1], [0, 1])
     path = plots.save_figure(fig, "01-reduction-factor")
@@ -49,7 +48,52 @@ def test_explorer_rejects_non_widgets():
         explorer(lambda n: ("", None), n=3)
 
 
-def test_figures_dir_defaults_to_the_repo_figures_folder():
-    assert plots.DEFAULT_FIGURES_DIR == pathlib.Path(__file__).resolve().parent.parent / "figures"
-    expected = os.environ.get("EFFNB_FIGURES", plots.DEFAULT_FIGURES_DIR)
-    assert plots.FIGURES_DIR == pathlib.Path(expected)
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def _project(folder: pathlib.Path, name: str) -> pathlib.Path:
+    (folder / "notebooks").mkdir(parents=True)
+    (folder / "pyproject.toml").write_text(f'[project]\nname = "{name}"\nversion = "0"\n')
+    return folder
+
+
+def test_figures_dir_is_the_environment_variable_when_set(tmp_path, monkeypatch):
+    monkeypatch.setenv("EFFNB_FIGURES", str(tmp_path / "scratch"))
+    assert plots.figures_dir(ROOT / "notebooks") == tmp_path / "scratch"
+    assert plots.FIGURES_DIR == tmp_path / "scratch"  # the old name reads the same, now
+
+
+def test_figures_dir_is_the_figures_folder_of_the_course_project(tmp_path, monkeypatch):
+    monkeypatch.delenv("EFFNB_FIGURES", raising=False)
+    course = _project(tmp_path / "course", "effnb")
+    deep = course / "notebooks" / "sub"
+    deep.mkdir()
+    assert plots.figures_dir(course / "notebooks") == course.resolve() / "figures"
+    assert plots.figures_dir(deep) == course.resolve() / "figures"  # the nearest project up
+    assert plots.figures_dir(ROOT / "notebooks") == ROOT / "figures"  # this checkout
+
+
+def test_figures_dir_ignores_other_projects_and_falls_back_to_the_cwd(tmp_path, monkeypatch):
+    monkeypatch.delenv("EFFNB_FIGURES", raising=False)
+    other = _project(tmp_path / "other", "not-effnb")
+    assert plots.figures_dir(other / "notebooks") == (other / "notebooks").resolve() / "figures"
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "pyproject.toml").write_text("[project\nname = effnb")
+    assert plots.figures_dir(tmp_path / "broken") == (tmp_path / "broken").resolve() / "figures"
+
+
+def test_save_figure_writes_where_figures_dir_says_at_save_time(tmp_path, monkeypatch):
+    monkeypatch.delenv("EFFNB_FIGURES", raising=False)
+    course = _project(tmp_path / "course", "effnb")
+    monkeypatch.chdir(course / "notebooks")
+    fig, ax = plots.figure()
+    ax.plot([0, 2], [1, 0])
+    assert str(plots.show_figure(fig, "05-where")) == "figures/05-where.png"
+    assert (course / "figures" / "05-where.png").is_file()
+    assert not (course / "notebooks" / "figures").exists()
+
+
+def test_figures_never_go_inside_the_package(monkeypatch):
+    monkeypatch.setenv("EFFNB_FIGURES", str(pathlib.Path(plots.__file__).parent / "figures"))
+    with pytest.raises(ValueError, match="inside the installed effnb package"):
+        plots.figures_dir()

@@ -136,3 +136,11 @@ def test_stratified_split_checks_its_labels(labels, exc, msg):
 def test_stratified_split_seed_is_checked():
     with pytest.raises(ValueError, match="seed must be an integer >= 0, got -1"):
         stratified_split(np.array([0, 0, 1, 1]), 0.5, seed=-1)
+
+
+def test_seed_range_is_torch_manual_seeds():
+    """One seed check for data and training (effnb._checks.check_seed): [0, 2**63 - 1]."""
+    train_idx, val_idx = stratified_split(np.array([0, 0, 1, 1, 1]), 0.4, seed=2**63 - 1)
+    assert len(train_idx) + len(val_idx) == 5
+    with pytest.raises(ValueError, match=r"<= 9223372036854775807 \(torch.manual_seed's range\)"):
+        stratified_split(np.array([0, 0, 1, 1]), 0.5, seed=2**63)

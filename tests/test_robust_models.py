@@ -47,6 +47,37 @@ def test_total_parameter_bytes_are_bounded(monkeypatch):
         effnb.create_model("efficientnet", depth_mult=2.0)
 
 
+@pytest.mark.parametrize(
+    "kwargs, counted",
+    # counts as built on the meta device: 4 bytes x sum(p.numel())
+    [({"depth_mult": 100}, "1.8 GiB"), ({"depth_mult": 8.0, "num_classes": 7}, "147.1 MiB")],
+)
+def test_deep_efficientnet_fails_from_its_config_before_building(monkeypatch, kwargs, counted):
+    """Depth alone makes no layer too large: the config's parameter count stops it at once."""
+    monkeypatch.setenv("EFFNB_MAX_BYTES", str(8 * 128 * 2**20))  # a 128 MiB model bound
+    monkeypatch.setattr(
+        effnb.models.efficientnet,
+        "InvertedResidual",
+        lambda *a, **k: pytest.fail("built a block before checking the config"),
+    )
+    call = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+    with pytest.raises(
+        SizeLimitError,
+        match=rf"create_model\('efficientnet', {call}\) would hold more than 128\.0 MiB .*"
+        rf"config counts {counted} of parameters before building",
+    ):
+        effnb.create_model("efficientnet", **kwargs)
+
+
+def test_a_config_under_the_bound_still_builds_and_direct_calls_are_unbounded(monkeypatch):
+    monkeypatch.setenv("EFFNB_MAX_BYTES", str(8 * 22 * 2**20))  # B0 (20.2 MiB) fits in 22 MiB
+    assert sum(p.numel() for p in effnb.create_model("efficientnet").parameters()) == 5_288_548
+    with pytest.raises(SizeLimitError, match="config counts 29.7 MiB"):  # B1: 7,794,184 x 4 B
+        effnb.create_model("efficientnet", depth_mult=1.1)
+    with torch.device("meta"):  # counted, never allocated: any depth builds
+        assert len(effnb.create_model("efficientnet", depth_mult=1.1).stages[1]) == 3
+
+
 def test_meta_device_builds_any_size_without_allocating():
     with torch.device("meta"):
         model = effnb.create_model("mobilenet_v2", width_mult=100)
@@ -68,9 +99,9 @@ def test_create_model_accepts_numpy_numbers_and_checks_small_input():
 
 def test_register_model_checks_its_arguments():
     with pytest.raises(TypeError, match="model name must be a non-empty string"):
-        register_model("", lambda: nn.Identity(), input_size=224, family="x")
+        register_model("", family="x")
     with pytest.raises(TypeError, match="builder for 'x' must be callable, got int"):
-        register_model("x", 3, input_size=224, family="x")
+        register_model("x", family="x")(3)
 
 
 # --- layers ---------------------------------------------------------------------------------

@@ -28,10 +28,14 @@ from typing import Any
 __all__ = [
     "Exercise",
     "NotAttempted",
+    "build_module",
     "check",
     "exercise",
     "exercises",
+    "expect_function",
+    "expect_module_class",
     "expect_number",
+    "expect_numbers",
     "is_placeholder",
 ]
 
@@ -111,6 +115,59 @@ def check(exercise_id: str, answer: Any) -> None:
 
 
 # Small helpers the per-notebook checks share -------------------------------------------
+
+
+def expect_function(answer: Any, what: str = "the function itself") -> Callable[..., Any]:
+    """``answer`` if it is callable; else AssertionError 'hand in {what}, got ...'."""
+    if not callable(answer):
+        raise AssertionError(f"hand in {what}, got {answer!r}")
+    return answer
+
+
+def build_module(cls: type, *args: Any, note: str = "", **kwargs: Any) -> Any:
+    """The student's ``cls(*args, **kwargs)``, an ``nn.Module``.
+
+    ``NotImplementedError`` passes through (the placeholder: not attempted yet); any other
+    error becomes an AssertionError naming the call and the error, then ``note`` (what the
+    arguments mean, or the likely cause), so the check cell reports instead of crashing.
+    """
+    from torch import nn
+
+    shown = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
+    call = f"{cls.__name__}({', '.join(shown)})"
+    try:
+        module = cls(*args, **kwargs)
+    except NotImplementedError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the student's constructor failed: say how
+        raise AssertionError(f"{call} raised {type(exc).__name__}: {exc}{note}") from None
+    if not isinstance(module, nn.Module):
+        raise AssertionError(f"{call} built a {type(module).__name__}, not an nn.Module")
+    return module
+
+
+def expect_numbers(got: Any, names: tuple[str, ...], what: str) -> tuple[float, ...]:
+    """``got`` as len(names) floats, e.g. ``expect_numbers(r, ("median_ms", "iqr_ms"), "fn")``;
+    anything else (a string, the wrong count, a non-number) is an AssertionError naming them."""
+    values: tuple[float, ...] | None
+    try:
+        values = None if isinstance(got, str) else tuple(float(v) for v in got)
+    except (TypeError, ValueError):
+        values = None
+    if values is None or len(values) != len(names):
+        raise AssertionError(
+            f"{what} should return ({', '.join(names)}), {len(names)} numbers; got {got!r}"
+        )
+    return values
+
+
+def expect_module_class(answer: Any) -> type:
+    """``answer`` if it is an ``nn.Module`` subclass (the class, not an instance)."""
+    from torch import nn
+
+    if not (isinstance(answer, type) and issubclass(answer, nn.Module)):
+        raise AssertionError(f"hand in the class itself (an nn.Module subclass), got {answer!r}")
+    return answer
 
 
 def expect_number(

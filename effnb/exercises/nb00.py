@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from effnb.costs import profile
-from effnb.exercises import exercise, expect_number
+from effnb.exercises import exercise, expect_function, expect_number, expect_numbers
 from effnb.models import create_model
 
 # --- 0.1: one strided depthwise conv on an odd, non-square map ----------------------------
@@ -87,7 +87,7 @@ def _by_kind(model: nn.Module, input_size, variant: str = "right") -> dict[str, 
         if kind is None:
             continue
         macs = row.macs
-        if variant == "groups" and kind != "linear":
+        if variant == "groups" and isinstance(module, nn.Conv2d):
             macs *= module.groups
         elif variant == "input" and kind != "linear":
             macs = macs * row.input_shape[-2] * row.input_shape[-1]
@@ -112,8 +112,7 @@ def _call(fn, model: nn.Module, x: torch.Tensor) -> dict:
     "module.in_channels and module.kernel_size, and add the MACs from out.shape.",
 )
 def macs_by_kind(fn) -> str:
-    if not callable(fn):
-        raise AssertionError(f"hand in the function itself, got {fn!r}")
+    expect_function(fn)
     size = (3, 23, 17)
     model = _Probe().eval()
     got = _call(fn, model, torch.randn(1, *size, generator=torch.Generator().manual_seed(0)))
@@ -180,8 +179,7 @@ def _typical_ms(calls: int = 15) -> float:
     "times first; blocked_autorange(min_run_time=...) gives .median and .iqr in seconds.",
 )
 def time_it(fn) -> str:
-    if not callable(fn):
-        raise AssertionError(f"hand in the function itself, got {fn!r}")
+    expect_function(fn)
     before = torch.get_num_threads()
     threads = 3 if before != 3 else 2  # neither the current count nor Timer's default of 1
     work = _Workload()
@@ -189,10 +187,7 @@ def time_it(fn) -> str:
         got = fn(work, threads)
     finally:
         torch.set_num_threads(before)
-    try:
-        median, iqr = (float(v) for v in got)
-    except (TypeError, ValueError):
-        raise AssertionError(f"return (median_ms, iqr_ms), two numbers; got {got!r}") from None
+    median, iqr = expect_numbers(got, ("median_ms", "iqr_ms"), "your function")
     typical = _typical_ms()
     low, high = 0.6 * typical, 2 * typical + 1.5
     if low <= 1e3 * median <= high:

@@ -8,15 +8,21 @@ import torch
 from torch import nn
 
 from effnb.costs import profile, reduction_factor
-from effnb.exercises import exercise, expect_number
-from effnb.layers import ConvNormAct, make_divisible
+from effnb.exercises import (
+    build_module,
+    exercise,
+    expect_function,
+    expect_module_class,
+    expect_number,
+)
+from effnb.layers import ConvNormAct, depthwise, make_divisible
 from effnb.lessons import copy_weights
 from effnb.models import create_model
 from effnb.models.mobilenet import MOBILENET_V1_STAGES
 
 
 @exercise("1.1", hint="divide the standard conv's weights k^2 C_in C_out by the separable block's.")
-def reduction_5x5(answer) -> str:
+def reduction_5x5(answer: object) -> None:
     expect_number(
         answer,
         reduction_factor(64, 5),
@@ -37,25 +43,11 @@ def _n_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def _build(cls, *args) -> nn.Module:
-    try:
-        module = cls(*args)
-    except NotImplementedError:
-        raise
-    except Exception as exc:  # the student's constructor: report, don't crash the notebook
-        raise AssertionError(f"building {cls.__name__}{args} raised {exc!r}") from None
-    if not isinstance(module, nn.Module):
-        raise AssertionError(f"{cls.__name__}{args} is not an nn.Module")
-    return module
-
-
 def _multiplier_case(cls, c_in: int, c_out: int, k: int, stride: int, m: int) -> int:
     """Check one configuration against conv(groups=C_in, C_in -> m C_in) -> 1x1 conv."""
     args = (c_in, c_out, k, stride, m)
-    mine = _build(cls, *args)
-    ref = nn.Sequential(
-        ConvNormAct(c_in, m * c_in, k, stride, groups=c_in), ConvNormAct(m * c_in, c_out, 1)
-    )
+    mine = build_module(cls, *args)
+    ref = nn.Sequential(depthwise(c_in, k, stride, multiplier=m), ConvNormAct(m * c_in, c_out, 1))
     n_mine, n_ref = _n_params(mine), _n_params(ref)
     bn = 2 * (m * c_in + c_out)
     if n_mine != n_ref:
@@ -123,8 +115,7 @@ def _multiplier_case(cls, c_in: int, c_out: int, k: int, stride: int, m: int) ->
     "pointwise conv then mixes all m * C_in of them. BatchNorm and ReLU after each conv.",
 )
 def depth_multiplier_block(cls) -> str:
-    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
-        raise AssertionError(f"hand in the class itself (an nn.Module subclass), got {cls!r}")
+    expect_module_class(cls)
     n = _multiplier_case(cls, 6, 10, 3, 2, 3)  # asymmetric on purpose
     _multiplier_case(cls, 4, 7, 5, 1, 2)
     return f"{n} parameters at (6, 10, 3, 2, 3) and the same outputs as the reference"
@@ -153,8 +144,7 @@ def _v1_macs(alpha: float, resolution: int, *, floor_halving: bool = False, fc: 
     "stride s and padding 1 gives floor((H + 2 - 3) / s) + 1 rows.",
 )
 def mobilenet_v1_macs(fn) -> str:
-    if not callable(fn):
-        raise AssertionError(f"hand in the function itself, got {fn!r}")
+    expect_function(fn)
     for alpha, res in ((1.0, 224), (0.75, 200), (0.25, 130)):
         want = profile(create_model("mobilenet_v1", width_mult=alpha), res).macs
         try:

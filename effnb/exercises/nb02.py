@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from effnb.costs import se_params
-from effnb.exercises import exercise, expect_number
+from effnb.exercises import exercise, expect_function, expect_module_class, expect_number
 from effnb.layers import SqueezeExcite, make_divisible
 
 
@@ -37,8 +37,7 @@ def _excite(ref: SqueezeExcite, z: torch.Tensor, gate) -> torch.Tensor:
     "mean over H and W, FC down, ReLU, FC up, sigmoid, multiply.",
 )
 def squeeze_excite_module(cls) -> str:
-    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
-        raise AssertionError(f"hand in the class itself (an nn.Module subclass), got {cls!r}")
+    expect_module_class(cls)
     gen = torch.Generator().manual_seed(2)
     for channels, reduction in ((24, 4), (40, 8)):  # squeeze 6 and 5: odd, asymmetric
         squeeze = channels // reduction
@@ -116,8 +115,7 @@ def _v3_squeeze(exp: int) -> int:
     "2 * C * squeeze weights and squeeze + C biases.",
 )
 def v3_se_params(fn) -> str:
-    if not callable(fn):
-        raise AssertionError(f"hand in a function table -> total SE params, got {fn!r}")
+    expect_function(fn, "a function table -> total SE params")
     from effnb.models import create_model
     from effnb.models.mobilenet import MOBILENET_V3_LARGE_TABLE, MOBILENET_V3_SMALL_TABLE
 
@@ -157,7 +155,7 @@ def v3_se_params(fn) -> str:
     hint="EfficientNet's squeeze width comes from the block's input width, not the expanded "
     "one; count weights and biases.",
 )
-def b0_se_params(answer) -> str:
+def b0_se_params(answer: object) -> None:
     expect_number(
         answer,
         se_params(672, 112 // 4),

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from effnb import layers
-from effnb.exercises import exercise
+from effnb.exercises import build_module, exercise, expect_function, expect_module_class
 from effnb.lessons import copy_weights
 
 # --- 3.1: make_divisible ------------------------------------------------------------------
@@ -105,8 +105,7 @@ def _call(fn, args):
     "(default: divisor); if that is below 90% of value, add one divisor.",
 )
 def make_divisible_function(fn) -> str:
-    if not callable(fn):
-        raise AssertionError(f"hand in the function itself, got {fn!r}")
+    expect_function(fn)
     if fn is layers.make_divisible:
         raise AssertionError("that is effnb's own make_divisible: write yours")
     got = [_call(fn, args) for args, _ in _ROUNDING_CASES]
@@ -155,11 +154,14 @@ def _reference(c_in, c_out, e, k, s, se, p) -> layers.InvertedResidual:
     gen = torch.Generator().manual_seed(1)
     for m in ref.modules():  # move BatchNorm off the identity, so a misplaced one shows
         if isinstance(m, nn.BatchNorm2d):
+            mean, var = m.running_mean, m.running_var
+            if mean is None or var is None:  # effnb's blocks always track statistics
+                raise AssertionError(f"{m} has no running statistics to move")
             with torch.no_grad():
                 m.weight.copy_(torch.rand(m.weight.shape, generator=gen) + 0.5)
                 m.bias.copy_(torch.rand(m.bias.shape, generator=gen) - 0.5)
-                m.running_mean.copy_(torch.rand(m.running_mean.shape, generator=gen) - 0.5)
-                m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
+                mean.copy_(torch.rand(mean.shape, generator=gen) - 0.5)
+                var.copy_(torch.rand(var.shape, generator=gen) + 0.5)
     return ref
 
 
@@ -167,19 +169,8 @@ def _branch(ref: layers.InvertedResidual, x: torch.Tensor) -> torch.Tensor:
     return ref.conv_pwl(ref.se(ref.conv_dw(ref.conv_pw(x))))
 
 
-def _build(cls, args) -> nn.Module:
-    try:
-        module = cls(*args)
-    except NotImplementedError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - the student's constructor failed: say how
-        raise AssertionError(
-            f"{cls.__name__}{args} raised {type(exc).__name__}: {exc}. The arguments are "
-            f"{_SIGNATURE}"
-        ) from None
-    if not isinstance(module, nn.Module):
-        raise AssertionError(f"{cls.__name__}{args} is not an nn.Module")
-    return module
+def _build(cls: type, args: tuple) -> nn.Module:
+    return build_module(cls, *args, note=f". The arguments are {_SIGNATURE}")
 
 
 def _forward(mine: nn.Module, x: torch.Tensor, call: str, has_skip: bool) -> torch.Tensor:
@@ -336,8 +327,7 @@ def _drop_path_case(cls) -> None:
     "the depthwise conv and the projection, and drop each sample's residual branch in training.",
 )
 def mbconv_module(cls) -> str:
-    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
-        raise AssertionError(f"hand in the class itself (an nn.Module subclass), got {cls!r}")
+    expect_module_class(cls)
     if issubclass(cls, layers.InvertedResidual):
         raise AssertionError("that is effnb's own InvertedResidual: write yours")
     cases = [

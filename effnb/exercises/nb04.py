@@ -6,7 +6,13 @@ import torch
 from torch import nn
 
 from effnb.costs import profile
-from effnb.exercises import exercise, expect_number
+from effnb.exercises import (
+    build_module,
+    exercise,
+    expect_function,
+    expect_module_class,
+    expect_number,
+)
 from effnb.layers import GhostModule, channel_shuffle
 from effnb.lessons import copy_weights
 
@@ -21,8 +27,7 @@ def _inputs(*shape: int, seed: int = 0) -> torch.Tensor:
     "write the shape after each line as a comment.",
 )
 def shuffle_function(fn) -> str:
-    if not callable(fn):
-        raise AssertionError(f"hand in the function itself, got {fn!r}")
+    expect_function(fn)
     # (B, C, H, W) = (2, 12, 3, 5) with groups = 3: C/groups = 4 differs from groups, H from W.
     for shape, groups in [
         ((2, 12, 3, 5), 3),
@@ -84,25 +89,14 @@ def shuffle_function(fn) -> str:
     return "the same permutation as effnb.layers.channel_shuffle for groups 2, 3, 4 and 6"
 
 
-def _build(cls, c_in: int, c_out: int, ratio: int, relu: bool) -> nn.Module:
-    try:
-        module = cls(c_in, c_out, ratio=ratio, relu=relu)
-    except NotImplementedError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - the student's constructor failed: say how
-        floor = c_out // ratio
-        why = (
-            f": floor({c_out}/{ratio}) = {floor} intrinsic channels leaves nothing to convolve"
-            if floor == 0
-            else ""
-        )
-        raise AssertionError(
-            f"{cls.__name__}({c_in}, {c_out}, ratio={ratio}, relu={relu}) raised "
-            f"{type(exc).__name__}: {exc}{why}"
-        ) from None
-    if not isinstance(module, nn.Module):
-        raise AssertionError(f"the class must build an nn.Module, got {type(module).__name__}")
-    return module
+def _build(cls: type, c_in: int, c_out: int, ratio: int, relu: bool) -> nn.Module:
+    floor = c_out // ratio
+    why = (
+        f": floor({c_out}/{ratio}) = {floor} intrinsic channels leaves nothing to convolve"
+        if floor == 0
+        else ""
+    )
+    return build_module(cls, c_in, c_out, ratio=ratio, relu=relu, note=why)
 
 
 @exercise(
@@ -111,8 +105,7 @@ def _build(cls, c_in: int, c_out: int, ratio: int, relu: bool) -> nn.Module:
     "from a 3x3 depthwise conv + BatchNorm (+ ReLU) on them, concatenate, keep C_out channels.",
 )
 def ghost_module(cls) -> str:
-    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
-        raise AssertionError(f"hand in the class itself (an nn.Module subclass), got {cls!r}")
+    expect_module_class(cls)
     cases = [(16, 15, 2, True), (16, 17, 2, False), (8, 1, 2, True), (12, 16, 3, False)]
     cases.append((10, 20, 4, True))
     for c_in, c_out, ratio, relu in cases:

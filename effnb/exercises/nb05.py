@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from effnb.exercises import exercise
+from effnb.exercises import exercise, expect_function, expect_numbers
 from effnb.models.efficientnet import EFFICIENTNET_B0_TABLE, EFFICIENTNET_VARIANTS, efficientnet
 
 # (phi, alpha, beta, gamma, base resolution): the paper's coefficients, then a made-up set in
@@ -55,20 +55,10 @@ def _close(got, want) -> bool:
     "the resolution starts from base_resolution pixels.",
 )
 def compound(fn) -> str:
-    if not callable(fn):
-        raise AssertionError(f"hand in the function itself, got {fn!r}")
+    expect_function(fn)
     for phi, a, b, g, r0 in _COMPOUND_CASES:
         got = fn(phi, a, b, g, r0)
-        if not (isinstance(got, tuple | list) and len(got) == 3):
-            raise AssertionError(
-                f"compound(...) should return (depth, width, resolution), got {got!r}"
-            )
-        try:
-            got = tuple(float(v) for v in got)
-        except (TypeError, ValueError):
-            raise AssertionError(
-                f"compound(...) should return three numbers, got {got!r}"
-            ) from None
+        got = expect_numbers(got, ("depth", "width", "resolution"), "compound(...)")
         want = (a**phi, b**phi, r0 * g**phi)
         if _close(got, want):
             continue
@@ -141,8 +131,7 @@ def _misconceptions():
     "add 8.",
 )
 def round_channels(fn) -> str:
-    if not callable(fn):
-        raise AssertionError(f"hand in the function itself, got {fn!r}")
+    expect_function(fn)
     got = {c: fn(c) for c in _ROUND_PROBES}
     want = {c: _reference_round(c) for c in _ROUND_PROBES}
     bad = [c for c in _ROUND_PROBES if got[c] != want[c] or not isinstance(got[c], int)]
@@ -212,8 +201,7 @@ _DEPTH_WRONGS = {
     "lost; return an int.",
 )
 def scale_depth(fn) -> str:
-    if not callable(fn):
-        raise AssertionError(f"hand in the function itself, got {fn!r}")
+    expect_function(fn)
     cases = _depth_cases()
     for n, d in cases:
         got, want = fn(n, d), math.ceil(n * d)

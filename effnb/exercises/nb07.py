@@ -7,7 +7,7 @@ import copy
 import torch
 from torch import nn
 
-from effnb.exercises import exercise, expect_number
+from effnb.exercises import exercise, expect_function, expect_number
 
 
 def _bn_case(conv: nn.Conv2d, seed: int) -> tuple[nn.Conv2d, nn.BatchNorm2d]:
@@ -25,18 +25,26 @@ def _bn_case(conv: nn.Conv2d, seed: int) -> tuple[nn.Conv2d, nn.BatchNorm2d]:
             conv.bias.copy_(torch.randn(c, generator=g))
         bn.weight.copy_(torch.rand(c, generator=g) * 2 - 0.5)  # gamma in [-0.5, 1.5)
         bn.bias.copy_(torch.randn(c, generator=g) * 0.5)
-        bn.running_mean.copy_(torch.randn(c, generator=g) * 2)
-        bn.running_var.copy_(torch.rand(c, generator=g) * 0.05 + 1e-3)
+        mean, var = _running_stats(bn)
+        mean.copy_(torch.randn(c, generator=g) * 2)
+        var.copy_(torch.rand(c, generator=g) * 0.05 + 1e-3)
     return conv.eval(), bn.eval()
+
+
+def _running_stats(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """(running_mean, running_var): the statistics a fold uses (present: track_running_stats)."""
+    if bn.running_mean is None or bn.running_var is None:
+        raise ValueError("folding needs a BatchNorm with running statistics")
+    return bn.running_mean, bn.running_var
 
 
 def _variants(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """(weight, bias) of the right fold and of the usual wrong ones."""
-    w, mean, var = conv.weight.detach(), bn.running_mean, bn.running_var
+    w, (mean, var) = conv.weight.detach(), _running_stats(bn)
     gamma, beta = bn.weight.detach(), bn.bias.detach()
     b = conv.bias.detach() if conv.bias is not None else torch.zeros_like(mean)
 
-    def fold(scale, bias):
+    def fold(scale: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return w * scale.reshape(-1, 1, 1, 1), bias
 
     s = gamma / torch.sqrt(var + bn.eps)
@@ -123,8 +131,7 @@ def _check_fold(fn, conv: nn.Conv2d, bn: nn.BatchNorm2d, what: str) -> None:
     "s, and build a new conv with the same geometry and a bias that absorbs BatchNorm's shift.",
 )
 def fold_conv_bn(fn) -> str:
-    if not callable(fn):
-        raise AssertionError(f"hand in the function fold(conv, bn), got {fn!r}")
+    expect_function(fn, "the function fold(conv, bn)")
     # A dense conv with a rectangular kernel and stride, no bias (ConvNormAct's layout) ...
     conv, bn = _bn_case(nn.Conv2d(6, 10, (3, 5), stride=2, padding=(1, 2), bias=False), seed=0)
     _check_fold(fn, conv, bn, "conv 6->10, kernel 3x5, stride 2, bias=False")

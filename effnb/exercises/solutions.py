@@ -83,9 +83,10 @@ def solved(nb, answers: dict[str, Answers]):
 
     out = copy.deepcopy(nb)
     for ex_cell, _, ex_id in notebook_exercises(out):
-        if ex_id not in answers or answers[ex_id].solution is None:
+        solution = answers[ex_id].solution if ex_id in answers else None
+        if solution is None:
             raise ValueError(f"no solution for exercise {ex_id}")
-        out["cells"][ex_cell]["source"] = answers[ex_id].solution.rstrip("\n")
+        out["cells"][ex_cell]["source"] = solution.rstrip("\n")
         out["cells"][ex_cell]["outputs"] = []
     return out
 

@@ -8,9 +8,10 @@ multiply-accumulates), so any name works, registered or not (ResNet-50 is built 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import torch
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 from matplotlib.transforms import Bbox
@@ -28,8 +29,9 @@ FAMILY_COLORS["efficientnet"] = "tab:red"
 
 def _color(name: str) -> str:
     """The family's colour; gray for a model outside the registry (ResNet-50)."""
-    family = model_info(name).family if name in list_models() else None
-    return FAMILY_COLORS.get(family, "tab:gray")
+    if name not in list_models():
+        return "tab:gray"
+    return FAMILY_COLORS.get(model_info(name).family, "tab:gray")
 
 
 def _legend(ax, extra: Mapping[str, dict] | None = None) -> None:
@@ -57,20 +59,22 @@ def short_name(name: str) -> str:
 _OFFSETS = [(5, 2), (5, -10), (-5, 2), (-5, -10), (5, 11), (5, -19), (-5, 11), (-5, -19)]
 
 
-def _place_labels(ax, anchors: Mapping[str, tuple], markers: list, lines: list = ()) -> None:
+def _place_labels(
+    ax: Axes, anchors: Mapping[str, tuple], markers: list, lines: Sequence = ()
+) -> None:
     """Label each anchor (data coords) at the first offset that overlaps nothing (display
     boxes of ``markers``, the legend, labels placed so far); failing that, nothing but
     ``lines`` (thin connectors may be crossed); failing that, at the first offset."""
-    ax.figure.canvas.draw()
-    renderer = ax.figure.canvas.get_renderer()
-    taken = [*markers, ax.get_legend().get_window_extent(renderer)]
-    frame = ax.get_window_extent(renderer)
+    ax.figure.canvas.draw()  # extents below use the renderer of this draw
+    legend = ax.get_legend()
+    taken = [*markers] + ([legend.get_window_extent()] if legend is not None else [])
+    frame = ax.get_window_extent()
     for label, xy in anchors.items():
         tries = [(dxy, [*taken, *lines]) for dxy in _OFFSETS] + [(d, taken) for d in _OFFSETS]
         for i, ((dx, dy), avoid) in enumerate([*tries, (_OFFSETS[0], [])]):
             text = ax.annotate(label, xy, xytext=(dx, dy), textcoords="offset points",
                                ha="left" if dx > 0 else "right", fontsize=7)  # fmt: skip
-            box = text.get_window_extent(renderer)
+            box = text.get_window_extent()
             inside = frame.x0 <= box.x0 and box.x1 <= frame.x1
             if (inside and not box.count_overlaps(avoid)) or i == len(tries):
                 break

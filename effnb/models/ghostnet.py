@@ -48,6 +48,15 @@ GHOSTNET_STAGES: tuple[tuple[GhostRow, ...], ...] = (
 )
 
 
+@register_model(
+    "ghostnet",
+    family="ghostnet",
+    reference="timm ghostnet_100",
+    reference_params=5_182_508,
+    reference_macs=141_150_512,
+    top1=73.9,
+    paper="GhostNet, arXiv 1911.11907",
+)
 def ghostnet(
     width_mult: float = 1.0, num_classes: int = 1000, dropout: float = 0.2
 ) -> EfficientCNN:
@@ -79,16 +88,3 @@ def ghostnet(
         head_ch, num_classes, dropout, hidden_features=1280, hidden_act=nn.ReLU
     )
     return EfficientCNN(stem, stages, head, classifier, name="ghostnet")
-
-
-register_model(
-    "ghostnet",
-    ghostnet,
-    input_size=224,
-    family="ghostnet",
-    reference="timm ghostnet_100",
-    reference_params=5_182_508,
-    reference_macs=141_150_512,
-    top1=73.9,
-    paper="GhostNet, arXiv 1911.11907",
-)

@@ -7,6 +7,7 @@ unit (timm ``mobilenetv1_100``, torchvision ``mobilenet_v2`` and ``mobilenet_v3_
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -39,6 +40,15 @@ MOBILENET_V1_STAGES: tuple[tuple[DSConvRow, ...], ...] = (
 )
 
 
+@register_model(
+    "mobilenet_v1",
+    family="mobilenet",
+    reference="timm mobilenetv1_100",
+    reference_params=4_231_976,
+    reference_macs=568_740_352,
+    top1=70.6,
+    paper="MobileNets, arXiv 1704.04861",
+)
 def mobilenet_v1(
     width_mult: float = 1.0, num_classes: int = 1000, dropout: float = 0.0
 ) -> EfficientCNN:
@@ -94,6 +104,16 @@ MOBILENET_V2_TABLE: tuple[BottleneckRow, ...] = (
 )
 
 
+@register_model(
+    "mobilenet_v2",
+    family="mobilenet",
+    reference="torchvision mobilenet_v2",
+    reference_params=3_504_872,
+    reference_macs=300_774_272,
+    top1=72.0,
+    paper="MobileNetV2, arXiv 1801.04381",
+    extras={"published_latency": "Pixel 1: 75 ms (paper)"},
+)
 def mobilenet_v2(
     width_mult: float = 1.0, num_classes: int = 1000, dropout: float = 0.2
 ) -> EfficientCNN:
@@ -174,6 +194,11 @@ MOBILENET_V3_SMALL_TABLE: tuple[BneckRow, ...] = (
 V3_STEM = 16  # stem output channels (both tables' first row)
 V3_LARGE_HEAD = (960, 1280)  # 1x1 conv after the last bneck, then the pooled hidden layer
 V3_SMALL_HEAD = (576, 1024)
+V3_TABLES: dict[str, tuple[tuple[BneckRow, ...], tuple[int, int]]] = {
+    "large": (MOBILENET_V3_LARGE_TABLE, V3_LARGE_HEAD),
+    "small": (MOBILENET_V3_SMALL_TABLE, V3_SMALL_HEAD),
+}
+_MINIMAL_RELEASE = "MobileNetV3 release table (tensorflow/models slim/nets/mobilenet README)"
 
 
 def _minimal(row: BneckRow) -> BneckRow:
@@ -249,95 +274,26 @@ def _mobilenet_v3(
     return EfficientCNN(stem, [nn.Sequential(*blocks)], head_conv, classifier, name=name)
 
 
-def mobilenet_v3_large(
-    width_mult: float = 1.0, num_classes: int = 1000, dropout: float = 0.2, bn_eps: float = 1e-3
-) -> EfficientCNN:
-    """MobileNetV3-Large: 5,483,032 params, 216.6M MACs at 224 px (width 1.0); 3,993,528 at 0.75."""
-    return _mobilenet_v3(
-        MOBILENET_V3_LARGE_TABLE,
-        V3_LARGE_HEAD,
-        "mobilenet_v3_large",
-        width_mult,
-        num_classes,
-        dropout,
-        bn_eps,
-    )
+def _v3_variant(size: str, minimal: bool, doc: str) -> Callable[..., EfficientCNN]:
+    """The builder of one MobileNetV3 table ("large" or "small"), minimalistic or not."""
+    table, head = V3_TABLES[size]
+    name = f"mobilenet_v3_{size}" + ("_minimal" if minimal else "")
+
+    def build(
+        width_mult: float = 1.0,
+        num_classes: int = 1000,
+        dropout: float = 0.2,
+        bn_eps: float = 1e-3,
+    ) -> EfficientCNN:
+        return _mobilenet_v3(table, head, name, width_mult, num_classes, dropout, bn_eps, minimal)
+
+    build.__name__ = build.__qualname__ = name
+    build.__doc__ = doc
+    return build
 
 
-def mobilenet_v3_small(
-    width_mult: float = 1.0, num_classes: int = 1000, dropout: float = 0.2, bn_eps: float = 1e-3
-) -> EfficientCNN:
-    """MobileNetV3-Small: 2,542,856 params, 56.5M MACs at 224 px (width 1.0); 2,041,872 at 0.75."""
-    return _mobilenet_v3(
-        MOBILENET_V3_SMALL_TABLE,
-        V3_SMALL_HEAD,
-        "mobilenet_v3_small",
-        width_mult,
-        num_classes,
-        dropout,
-        bn_eps,
-    )
-
-
-def mobilenet_v3_large_minimal(
-    width_mult: float = 1.0, num_classes: int = 1000, dropout: float = 0.2, bn_eps: float = 1e-3
-) -> EfficientCNN:
-    """MobileNetV3-Large minimalistic: the Large table with 3x3 kernels, no SE, ReLU only."""
-    return _mobilenet_v3(
-        MOBILENET_V3_LARGE_TABLE,
-        V3_LARGE_HEAD,
-        "mobilenet_v3_large_minimal",
-        width_mult,
-        num_classes,
-        dropout,
-        bn_eps,
-        minimal=True,
-    )
-
-
-def mobilenet_v3_small_minimal(
-    width_mult: float = 1.0, num_classes: int = 1000, dropout: float = 0.2, bn_eps: float = 1e-3
-) -> EfficientCNN:
-    """MobileNetV3-Small minimalistic: the Small table with 3x3 kernels, no SE, ReLU only."""
-    return _mobilenet_v3(
-        MOBILENET_V3_SMALL_TABLE,
-        V3_SMALL_HEAD,
-        "mobilenet_v3_small_minimal",
-        width_mult,
-        num_classes,
-        dropout,
-        bn_eps,
-        minimal=True,
-    )
-
-
-register_model(
-    "mobilenet_v1",
-    mobilenet_v1,
-    input_size=224,
-    family="mobilenet",
-    reference="timm mobilenetv1_100",
-    reference_params=4_231_976,
-    reference_macs=568_740_352,
-    top1=70.6,
-    paper="MobileNets, arXiv 1704.04861",
-)
-register_model(
-    "mobilenet_v2",
-    mobilenet_v2,
-    input_size=224,
-    family="mobilenet",
-    reference="torchvision mobilenet_v2",
-    reference_params=3_504_872,
-    reference_macs=300_774_272,
-    top1=72.0,
-    paper="MobileNetV2, arXiv 1801.04381",
-    extras={"published_latency": "Pixel 1: 75 ms (paper)"},
-)
-register_model(
+mobilenet_v3_large = register_model(
     "mobilenet_v3_large",
-    mobilenet_v3_large,
-    input_size=224,
     family="mobilenet",
     reference="torchvision mobilenet_v3_large",
     reference_params=5_483_032,
@@ -345,11 +301,15 @@ register_model(
     top1=75.2,
     paper="MobileNetV3, arXiv 1905.02244 Table 3",
     extras={"published_latency": "Pixel 1/2/3: 51 / 61 / 44 ms"},
+)(
+    _v3_variant(
+        "large",
+        False,
+        "MobileNetV3-Large: 5,483,032 params, 216.6M MACs at 224 px (width 1.0); 3,993,528 at 0.75.",
+    )
 )
-register_model(
+mobilenet_v3_small = register_model(
     "mobilenet_v3_small",
-    mobilenet_v3_small,
-    input_size=224,
     family="mobilenet",
     reference="torchvision mobilenet_v3_small",
     reference_params=2_542_856,
@@ -357,31 +317,45 @@ register_model(
     top1=67.4,
     paper="MobileNetV3, arXiv 1905.02244 Table 3",
     extras={"published_latency": "Pixel 1/2/3: 15.8 / 19.4 / 14.4 ms"},
+)(
+    _v3_variant(
+        "small",
+        False,
+        "MobileNetV3-Small: 2,542,856 params, 56.5M MACs at 224 px (width 1.0); 2,041,872 at 0.75.",
+    )
 )
 # The minimalistic variants' facts are the authors' release table (tensorflow/models,
 # research/slim/nets/mobilenet/README.md, "Minimalistic checkpoints"); the reference counts are
 # timm's ports of those checkpoints.
-register_model(
+mobilenet_v3_large_minimal = register_model(
     "mobilenet_v3_large_minimal",
-    mobilenet_v3_large_minimal,
-    input_size=224,
     family="mobilenet",
     reference="timm tf_mobilenetv3_large_minimal_100",
     reference_params=3_924_288,
     reference_macs=209_136_704,
     top1=72.3,
-    paper="MobileNetV3 release table (tensorflow/models slim/nets/mobilenet README)",
+    paper=_MINIMAL_RELEASE,
     extras={"published_latency": "Pixel 1/2/3: 44.1 / 51 / 35 ms"},
+)(
+    _v3_variant(
+        "large",
+        True,
+        "MobileNetV3-Large minimalistic: the Large table with 3x3 kernels, no SE, ReLU only.",
+    )
 )
-register_model(
+mobilenet_v3_small_minimal = register_model(
     "mobilenet_v3_small_minimal",
-    mobilenet_v3_small_minimal,
-    input_size=224,
     family="mobilenet",
     reference="timm tf_mobilenetv3_small_minimal_100",
     reference_params=2_044_736,
     reference_macs=52_288_448,
     top1=61.9,
-    paper="MobileNetV3 release table (tensorflow/models slim/nets/mobilenet README)",
+    paper=_MINIMAL_RELEASE,
     extras={"published_latency": "Pixel 1/2/3: 12.2 / 15.1 / 11 ms"},
+)(
+    _v3_variant(
+        "small",
+        True,
+        "MobileNetV3-Small minimalistic: the Small table with 3x3 kernels, no SE, ReLU only.",
+    )
 )

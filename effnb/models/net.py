@@ -8,6 +8,8 @@ the same named parts everywhere: ``stem`` (and ``stem_pool``), ``stages`` (one
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -48,6 +50,7 @@ class ClassifierHead(nn.Module):
         )
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.flatten = nn.Flatten(1)
+        self.pre_logits: nn.Module
         if hidden_features:
             self.pre_logits = nn.Sequential()
             self.pre_logits.add_module("fc", nn.Linear(in_features, hidden_features))
@@ -75,7 +78,7 @@ class EfficientCNN(nn.Module):
     def __init__(
         self,
         stem: nn.Module,
-        stages: list[nn.Module],
+        stages: Sequence[nn.Module],
         head: nn.Module,
         classifier: nn.Module,
         *,
@@ -124,8 +127,13 @@ class EfficientCNN(nn.Module):
         the total stride drops from 32 to 16 (ShuffleNetV2: 8). Parameters are unchanged;
         MACs at a given input grow by the square of the removed stride. Returns ``self``.
         """
-        factor = self.stem.conv.stride[0]
-        self.stem.conv.stride = (1, 1)
+        conv = getattr(self.stem, "conv", None)
+        if not isinstance(conv, nn.Conv2d):
+            raise TypeError(
+                f"small_input needs a stem whose .conv is an nn.Conv2d, got {type(conv).__name__}"
+            )
+        factor = conv.stride[0]
+        conv.stride = (1, 1)
         if not isinstance(self.stem_pool, nn.Identity):
             factor *= 2
             self.stem_pool = nn.Identity()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -15,11 +17,20 @@ from effnb._checks import (
     MAX_LAYER_PARAMS,
     SizeLimitError,
     check_bool,
+    check_int,
     format_bytes,
     memory_limit,
 )
+from effnb.models.net import EfficientCNN
 
-__all__ = ["ModelInfo", "create_model", "list_models", "model_info", "register_model"]
+__all__ = [
+    "ModelInfo",
+    "check_planned_bytes",
+    "create_model",
+    "list_models",
+    "model_info",
+    "register_model",
+]
 
 
 @dataclass(frozen=True)
@@ -35,23 +46,61 @@ class ModelInfo:
     reference_macs: int | None = None  # conv+linear MACs of the reference at input_size
     top1: float | None = None  # published ImageNet top-1 (%), quoted, not measured here
     paper: str = ""  # where top1 is published
-    extras: dict = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
 
+Builder = TypeVar("Builder", bound=Callable[..., nn.Module])
 
-def register_model(name: str, builder: Callable[..., nn.Module], **facts) -> ModelInfo:
-    """Register ``builder`` under ``name``; a duplicate name is an error."""
+
+def register_model(
+    name: str,
+    *,
+    family: str,
+    input_size: int = 224,
+    reference: str = "",
+    reference_params: int | None = None,
+    reference_macs: int | None = None,
+    top1: float | None = None,
+    paper: str = "",
+    extras: Mapping[str, Any] | None = None,
+) -> Callable[[Builder], Builder]:
+    """Decorator: register the builder it wraps under ``name``, with its reference facts.
+
+    ``@register_model("mobilenet_v2", family="mobilenet", reference="torchvision mobilenet_v2",
+    reference_params=3_504_872, reference_macs=300_774_272, top1=72.0, paper=...)`` above
+    ``def mobilenet_v2(...)`` (as timm's ``@register_model`` and torchvision's weight metadata
+    keep the facts beside the builder). Each fact is a named field of ``ModelInfo``; the
+    builder is returned unchanged. Variants made by a factory register with
+    ``register_model(name, ...)(factory(...))``. A duplicate name is an error.
+    """
     if not isinstance(name, str) or not name:
         raise TypeError(f"model name must be a non-empty string, got {name!r}")
-    if not callable(builder):
-        raise TypeError(f"builder for {name!r} must be callable, got {type(builder).__name__}")
-    if name in _REGISTRY:
-        raise ValueError(f"model name {name!r} is already registered")
-    info = ModelInfo(name=name, builder=builder, **facts)
-    _REGISTRY[name] = info
-    return info
+    if not isinstance(family, str) or not family:
+        raise TypeError(f"family of {name!r} must be a non-empty string, got {family!r}")
+    input_size = check_int("input_size", input_size)
+
+    def register(builder: Builder) -> Builder:
+        if not callable(builder):
+            raise TypeError(f"builder for {name!r} must be callable, got {type(builder).__name__}")
+        if name in _REGISTRY:
+            raise ValueError(f"model name {name!r} is already registered")
+        _REGISTRY[name] = ModelInfo(
+            name=name,
+            builder=builder,
+            input_size=input_size,
+            family=family,
+            reference=reference,
+            reference_params=reference_params,
+            reference_macs=reference_macs,
+            top1=top1,
+            paper=paper,
+            extras=dict(extras or {}),
+        )
+        return builder
+
+    return register
 
 
 def list_models(family: str | None = None) -> list[str]:
@@ -131,6 +180,33 @@ class _AllocationGuard(TorchFunctionMode):
                 self.total += nbytes
         return func(*args, **kwargs)
 
+    def check_planned(self, nbytes: int) -> None:
+        """Stop before building when the config alone says the build would not fit."""
+        if nbytes > self.limit:
+            raise SizeLimitError(
+                f"{self.call} would hold more than {format_bytes(self.limit)} of parameters and "
+                "buffers (1/8 of effnb's memory limit; set EFFNB_MAX_BYTES to change it): its "
+                f"config counts {format_bytes(nbytes)} of parameters before building anything, "
+                "so a size argument is far too large. Build it under `with torch.device('meta')` "
+                "to count it without allocating."
+            )
+
+
+_ACTIVE_GUARD: ContextVar[_AllocationGuard | None] = ContextVar("_ACTIVE_GUARD", default=None)
+
+
+def check_planned_bytes(count: Callable[[], int]) -> None:
+    """For builders: fail at once when ``create_model``'s bound would stop this build anyway.
+
+    ``count()`` is the bytes of parameters the builder's config will allocate, counted from
+    its table before any layer exists (a lower bound is enough: the allocation guard still
+    counts every tensor). Only evaluated inside ``create_model`` on a device that allocates,
+    so direct builder calls and ``with torch.device('meta')`` builds are unchanged.
+    """
+    guard = _ACTIVE_GUARD.get()
+    if guard is not None and torch.get_default_device().type != "meta":
+        guard.check_planned(count())
+
 
 def create_model(name: str, *, small_input: bool = False, **kwargs) -> nn.Module:
     """Build a registered model, e.g. ``create_model('mobilenet_v2', width_mult=0.5, num_classes=10)``.
@@ -150,11 +226,21 @@ def create_model(name: str, *, small_input: bool = False, **kwargs) -> nn.Module
             f"{name} got unexpected argument(s) {unknown}; it takes {sorted(params) + ['small_input']}"
         )
     call = f"create_model({', '.join([repr(name)] + [f'{k}={v!r}' for k, v in kwargs.items()])})"
+    guard = _AllocationGuard(call)
+    token = _ACTIVE_GUARD.set(guard)
     try:
-        with _AllocationGuard(call):
+        with guard:
             model = info.builder(**kwargs)
     except SizeLimitError as exc:
         if str(exc).startswith(call):
             raise
         raise SizeLimitError(f"{call}: {exc}") from None
-    return model.small_input() if small_input else model
+    finally:
+        _ACTIVE_GUARD.reset(token)
+    if not small_input:
+        return model
+    if not isinstance(model, EfficientCNN):
+        raise TypeError(
+            f"small_input=True needs an EfficientCNN; {name} built a {type(model).__name__}"
+        )
+    return model.small_input()

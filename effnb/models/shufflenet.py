@@ -7,6 +7,9 @@ Only the four published widths exist; any other width is an error, not a guess.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from torch import nn
 
 from effnb._checks import check_int
@@ -57,16 +60,35 @@ def shufflenet_v2(
     )
 
 
-_FACTS = {
-    # name: (width, params, MACs, top-1, ARM images/s)
-    "shufflenet_v2_x0_5": (0.5, 1_366_792, 40_476_448, 60.3, 57.0),
-    "shufflenet_v2_x1_0": (1.0, 2_278_604, 144_907_992, 69.4, 24.4),
-    "shufflenet_v2_x1_5": (1.5, 3_503_624, 295_759_392, 72.6, 11.8),
-    "shufflenet_v2_x2_0": (2.0, 7_393_996, 583_253_464, 74.9, 6.7),
+@dataclass(frozen=True)
+class ShuffleNetRelease:
+    """A released width: its reference facts (torchvision's counts at 224 px; the paper's
+    top-1 and ARM throughput, Table 5 of arXiv 1807.11164)."""
+
+    width: float
+    params: int
+    macs: int
+    top1: float
+    arm_images_per_s: float
+
+
+SHUFFLENET_V2_RELEASES: dict[str, ShuffleNetRelease] = {
+    "shufflenet_v2_x0_5": ShuffleNetRelease(
+        width=0.5, params=1_366_792, macs=40_476_448, top1=60.3, arm_images_per_s=57.0
+    ),
+    "shufflenet_v2_x1_0": ShuffleNetRelease(
+        width=1.0, params=2_278_604, macs=144_907_992, top1=69.4, arm_images_per_s=24.4
+    ),
+    "shufflenet_v2_x1_5": ShuffleNetRelease(
+        width=1.5, params=3_503_624, macs=295_759_392, top1=72.6, arm_images_per_s=11.8
+    ),
+    "shufflenet_v2_x2_0": ShuffleNetRelease(
+        width=2.0, params=7_393_996, macs=583_253_464, top1=74.9, arm_images_per_s=6.7
+    ),
 }
 
 
-def _variant(width: float):
+def _variant(width: float) -> Callable[..., EfficientCNN]:
     def build(num_classes: int = 1000, dropout: float = 0.0) -> EfficientCNN:
         return shufflenet_v2(width, num_classes, dropout)
 
@@ -74,16 +96,17 @@ def _variant(width: float):
     return build
 
 
-for _name, (_w, _params, _macs, _top1, _ips) in _FACTS.items():
+for _name, _release in SHUFFLENET_V2_RELEASES.items():
     register_model(
         _name,
-        _variant(_w),
-        input_size=224,
         family="shufflenet",
         reference=f"torchvision {_name}",
-        reference_params=_params,
-        reference_macs=_macs,
-        top1=_top1,
+        reference_params=_release.params,
+        reference_macs=_release.macs,
+        top1=_release.top1,
         paper="ShuffleNetV2, arXiv 1807.11164",
-        extras={"width_mult": _w, "published_latency": f"ARM: {_ips} images/s"},
-    )
+        extras={
+            "width_mult": _release.width,
+            "published_latency": f"ARM: {_release.arm_images_per_s} images/s",
+        },
+    )(_variant(_release.width))

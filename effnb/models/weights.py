@@ -154,7 +154,9 @@ def _align(
 ) -> tuple[list[tuple[_Module, _Module]], list[_Module], list[_Module]]:
     """(paired modules, reference modules left over, our modules left over)."""
     ref_core, our_core = [_without_optional(m) for m in ref], [_without_optional(m) for m in ours]
-    pairs, extra, missing = [], [], []
+    pairs: list[tuple[_Module, _Module]] = []
+    extra: list[_Module] = []
+    missing: list[_Module] = []
     matcher = difflib.SequenceMatcher(
         None, [m.signature for m in ref_core], [m.signature for m in our_core], autojunk=False
     )
