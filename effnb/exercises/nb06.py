@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from effnb.exercises import exercise
+from effnb.exercises import exercise, expect_function
 from effnb.nas.search import mnasnet_reward, search
 from effnb.nas.space import SearchSpace
 
@@ -42,8 +42,7 @@ def _history(out, budget: int) -> list[tuple]:
     "that sample, evaluate and append the child, and drop the oldest member.",
 )
 def regularized_evolution(fn) -> str:
-    if not callable(fn):
-        raise AssertionError(f"hand in the function itself, got {fn!r}")
+    fn = expect_function(fn)
     P, S, budget, seed = 5, 2, 60, 7  # noqa: N806 - the paper's symbols
     rng = np.random.default_rng(seed)
     samples: list = []
@@ -128,8 +127,7 @@ def regularized_evolution(fn) -> str:
     "else beta; soft: alpha = beta = -0.07, hard: alpha = 0, beta = -1.",
 )
 def reward(fn) -> str:
-    if not callable(fn):
-        raise AssertionError(f"hand in the function itself, got {fn!r}")
+    fn = expect_function(fn)
     acc, target = 0.8, 4.0
     latencies = (1.0, 3.0, 4.0, 6.0, 12.0)  # below, at and above T
     exps = {"soft": (-0.07, -0.07), "hard": (0.0, -1.0)}  # (alpha, beta), MnasNet Eq. 2

@@ -61,6 +61,7 @@ from effnb._checks import (
     check_int,
     check_module,
     check_real,
+    check_seed,
     check_threads,
 )
 from effnb.bench import _prepare as _prepare_step
@@ -199,7 +200,7 @@ def measure_interleaved(
     pieces of one round alike and ``speed_normalised`` can take it out.
     """
     rounds = check_int("rounds", rounds, maximum=MAX_ROUNDS)
-    seed = check_int("seed", seed, minimum=0)
+    seed = check_seed("seed", seed)
     progress = check_bool("progress", progress)
     if not isinstance(pieces, Mapping) or not pieces:
         raise ValueError(
@@ -558,7 +559,7 @@ def build_latency_table(
     threads = check_threads("threads", threads)
     rounds = check_int("rounds", rounds, maximum=MAX_ROUNDS)
     sample_ms = _check_sample_ms(sample_ms)
-    seed = check_int("seed", seed, minimum=0)
+    seed = check_seed("seed", seed)
     use_cache = check_bool("use_cache", use_cache)
     progress = check_bool("progress", progress)
     if measure is not None:
@@ -701,7 +702,7 @@ def measure_networks(
     threads = check_threads("threads", threads)
     rounds = check_int("rounds", rounds, maximum=MAX_ROUNDS)
     sample_ms = _check_sample_ms(sample_ms)
-    seed = check_int("seed", seed, minimum=0)
+    seed = check_seed("seed", seed)
     if measure is None:
         measure = default_measure(threads=threads, sample_ms=sample_ms)
     shape = (space.in_chans, input_size, input_size)
@@ -846,7 +847,7 @@ def bootstrap_difference(
     b = check_finite_array("predicted_b", predicted_b, length=len(meas))
     confidence = check_fraction("confidence", confidence)
     n_boot = check_int("n_boot", n_boot, maximum=MAX_BOOT)
-    seed = check_int("seed", seed, minimum=0)
+    seed = check_seed("seed", seed)
     rng = np.random.default_rng(seed)
     observed = metric(a, meas) - metric(b, meas)
     diffs = []

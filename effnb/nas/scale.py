@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from effnb._checks import check_int, check_seconds
+from effnb._checks import check_int, check_seconds, check_seed
 from effnb.nas.search import Candidate, Evaluation, mnasnet_reward
 from effnb.nas.space import GENES, Architecture, SearchSpace
 
@@ -216,7 +216,7 @@ def optuna_worker(
         raise TypeError("evaluator and latency_fn must be callables taking an Architecture")
     gene_choices(space)  # checks the space
     n_trials = check_int("n_trials", n_trials)
-    seed = check_int("seed", seed, minimum=0)
+    seed = check_seed("seed", seed)
     population_size = check_int("population_size", population_size, minimum=2)
     create_study(storage, study_name)  # loads it when it is there (the usual case)
     study = optuna.load_study(

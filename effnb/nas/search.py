@@ -69,6 +69,7 @@ from effnb._checks import (
     check_choice,
     check_int,
     check_real,
+    check_seed,
 )
 from effnb.nas.space import Architecture, SearchSpace
 
@@ -497,7 +498,7 @@ def search(
     population_size = check_int("population_size", population_size, maximum=MAX_BUDGET)
     sample_size = check_int("sample_size", sample_size, maximum=MAX_BUDGET)
     parallel = check_int("parallel", parallel, maximum=MAX_BUDGET)
-    seed = check_int("seed", seed, minimum=0)
+    seed = check_seed("seed", seed)
     progress = check_bool("progress", progress)
     if max_failures is not None:
         max_failures = check_int("max_failures", max_failures, minimum=0)
