@@ -9,12 +9,24 @@ was measured where. Notebook 00 explains why one ``time.time()`` around one call
 On a shared machine absolute times drift by 10% or more between runs; ``compare_latency``
 measures several models in interleaved rounds and reports per-round ratios, which are
 what to trust.
+
+The allocator is part of what is timed. Every record carries the minor page faults per call
+over its timed calls (``resource.getrusage``: a page the process touches for the first time,
+or again after the allocator gave it back to the system) and the allocator settings the
+process started with (``allocator_settings``): with glibc's default thresholds, a process can
+return freed activation memory to the system after every forward and fault it back in on the
+next, and that alone moved MobileNetV2 by up to 1.45x from process to process here.
+``effnb.allocator`` measures it across fresh processes; notebook 08 teaches it.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
+import os
+import pathlib
+import platform
 import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -22,6 +34,11 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 from torch.utils import benchmark
+
+try:  # POSIX only; on Windows page faults are not counted (the records say None)
+    import resource
+except ImportError:  # pragma: no cover - Windows
+    resource = None  # type: ignore[assignment]  # the module is absent; minor_faults checks
 
 from effnb._checks import (
     SizeLimitError,
@@ -39,11 +56,14 @@ from effnb._checks import (
 __all__ = [
     "Comparison",
     "LatencyRecord",
+    "allocator_settings",
+    "allocator_summary",
     "available_devices",
     "compare_latency",
     "format_records",
     "measure_latency",
     "median_ci",
+    "minor_faults",
     "resolve_device",
     "sync_fn",
 ]
@@ -70,6 +90,11 @@ class LatencyRecord:
     times_ms: tuple[float, ...] = field(repr=False)
     torch_version: str = torch.__version__
     dtype: str = "float32"  # the model's (and input's) floating dtype
+    # minor page faults of the whole process per timed call (median over rounds in a
+    # comparison); None where ``resource`` is unavailable (Windows)
+    faults_per_call: float | None = None
+    # allocator_settings() of the process that measured it
+    allocator: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def spread_pct(self) -> float:
@@ -80,6 +105,155 @@ class LatencyRecord:
         d = asdict(self)
         d.pop("times_ms")
         return d
+
+
+# Environment variables that change how the C allocator hands memory to the process. glibc
+# reads its MALLOC_*_ variables (aliases of its glibc.malloc.* tunables) once, at start-up.
+GLIBC_VARIABLES = (
+    "MALLOC_TRIM_THRESHOLD_",
+    "MALLOC_MMAP_THRESHOLD_",
+    "MALLOC_TOP_PAD_",
+    "MALLOC_MMAP_MAX_",
+    "MALLOC_ARENA_MAX",
+    "MALLOC_ARENA_TEST",
+    "MALLOC_PERTURB_",
+    "MALLOC_CHECK_",
+    "GLIBC_TUNABLES",
+)
+PRELOAD_VARIABLES = ("LD_PRELOAD", "MALLOC_CONF", "TCMALLOC_RELEASE_RATE")
+_ALLOCATOR_LIBRARIES = {"jemalloc": "libjemalloc", "tcmalloc": "libtcmalloc"}
+
+
+@functools.cache
+def _start_environment() -> tuple[dict[str, str], str]:
+    """The environment this process started with, and where it was read from (read once).
+
+    glibc and ``LD_PRELOAD`` act on the environment at start-up; a variable set later in
+    ``os.environ`` changes nothing. On Linux ``/proc/self/environ`` holds the start-up copy.
+    """
+    try:
+        raw = pathlib.Path("/proc/self/environ").read_bytes()
+    except OSError:
+        return dict(os.environ), "os.environ"
+    env = {}
+    for item in raw.split(b"\0"):
+        key, sep, value = item.partition(b"=")
+        if sep:
+            env[key.decode(errors="replace")] = value.decode(errors="replace")
+    return env, "/proc/self/environ"
+
+
+@functools.cache
+def _loaded_allocator() -> str | None:
+    """Path of a jemalloc or tcmalloc library mapped into this process (Linux), else None.
+
+    Read once: a preloaded allocator is mapped before the first line of Python runs."""
+    try:
+        maps = pathlib.Path("/proc/self/maps").read_text()
+    except OSError:
+        return None
+    for line in maps.splitlines():
+        path = line.split()[-1] if line.split() else ""
+        if any(lib in pathlib.Path(path).name for lib in _ALLOCATOR_LIBRARIES.values()):
+            return path
+    return None
+
+
+def allocator_settings() -> dict[str, str]:
+    """The allocator settings this process runs under, as ``{name: value}`` strings.
+
+    Always: ``platform``, ``libc`` and ``allocator`` (one phrase: ``"glibc 2.36 malloc,
+    configured"``, ``"... defaults"``, ``"jemalloc (preloaded)"``, ...). Then every glibc malloc
+    variable (``GLIBC_VARIABLES``) and ``LD_PRELOAD`` / ``MALLOC_CONF`` that was set when the
+    process started (read from ``/proc/self/environ`` on Linux), ``preloaded`` when a jemalloc
+    or tcmalloc library is mapped into the process, ``set after start`` naming variables that
+    ``os.environ`` has now but the process did not start with (they have no effect), and on
+    macOS, Windows or a non-glibc Linux a ``not controlled`` entry saying what effnb cannot
+    set there. Nothing here changes a setting: it reports them.
+    """
+    start, source = _start_environment()
+    system = platform.system()
+    out: dict[str, str] = {"platform": f"{system} {platform.machine()}".strip()}
+    libc, version = platform.libc_ver()
+    if system == "Linux":
+        try:
+            libc_text = os.confstr("CS_GNU_LIBC_VERSION") or ""
+        except (ValueError, OSError, AttributeError):
+            libc_text = f"{libc} {version}".strip()
+        out["libc"] = libc_text or "unknown (not glibc)"
+    else:
+        out["libc"] = f"{libc} {version}".strip() or f"the {system} C library"
+    glibc = out["libc"].startswith("glibc")
+    set_vars = {k: start[k] for k in GLIBC_VARIABLES + PRELOAD_VARIABLES if k in start}
+    loaded = _loaded_allocator()
+    if loaded is not None:
+        name = next(n for n, lib in _ALLOCATOR_LIBRARIES.items() if lib in loaded)
+        allocator = f"{name} (preloaded)"
+        out["preloaded"] = loaded
+    elif glibc:
+        tunables = start.get("GLIBC_TUNABLES", "")
+        trim = "MALLOC_TRIM_THRESHOLD_" in set_vars or "malloc.trim_threshold" in tunables
+        mmap = "MALLOC_MMAP_THRESHOLD_" in set_vars or "malloc.mmap_threshold" in tunables
+        state = (
+            "configured (trim and mmap thresholds fixed)"
+            if trim and mmap
+            else "partly configured"
+            if trim or mmap
+            else "defaults (dynamic trim and mmap thresholds)"
+        )
+        allocator = f"{out['libc']} malloc, {state}"
+    else:
+        allocator = "the system allocator"
+    out["allocator"] = allocator
+    out.update(set_vars)
+    late = sorted(
+        k
+        for k in GLIBC_VARIABLES + PRELOAD_VARIABLES
+        if source != "os.environ" and os.environ.get(k) != start.get(k)
+    )
+    if late:
+        out["set after start"] = (
+            f"{', '.join(late)} differ in os.environ from the start-up environment: the "
+            "allocator read them at start-up, so the new values have no effect"
+        )
+    if system == "Darwin":
+        out["not controlled"] = (
+            "macOS: the system allocator (libmalloc) has no settings effnb sets; times here "
+            "include whatever it does with freed memory"
+        )
+    elif system == "Windows":
+        out["not controlled"] = (
+            "Windows: the system heap has no settings effnb sets, and page faults are not "
+            "counted (no resource module)"
+        )
+    elif not glibc and loaded is None:
+        out["not controlled"] = (
+            f"{out['libc']}: not glibc, so the MALLOC_*_ variables the course sets do nothing"
+        )
+    return out
+
+
+def allocator_summary(settings: dict[str, str] | None = None) -> str:
+    """One line for a printout: the allocator phrase, the variables set, what is not controlled."""
+    settings = allocator_settings() if settings is None else settings
+    skip = {"platform", "libc", "allocator", "preloaded"}
+    extra = [f"{k}={v}" for k, v in settings.items() if k not in skip]
+    line = f"allocator: {settings.get('allocator', 'unknown')}"
+    return line + (f"; {'; '.join(extra)}" if extra else "")
+
+
+def minor_faults() -> int | None:
+    """Minor page faults of this process so far (``getrusage(RUSAGE_SELF).ru_minflt``; every
+    thread counts), or None where the ``resource`` module does not exist (Windows)."""
+    if resource is None:
+        return None
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_minflt)
+
+
+def _faults_per_call(before: int | None, after: int | None, calls: int) -> float | None:
+    if before is None or after is None or calls <= 0:
+        return None
+    return (after - before) / calls
 
 
 def available_devices() -> list[str]:
@@ -121,9 +295,12 @@ def _prepare(
     device: torch.device,
     channels_last: bool,
     name: str = "model",
-) -> tuple[Callable[[], None], tuple[int, ...]]:
+) -> tuple[Callable[[], None], tuple[int, ...], list[int]]:
     """The timed step for ``model``: eval mode on ``device``, a random input in the model's
     own dtype (a half or double model is timed in half or double), checked before any timing.
+
+    The third value is a one-element list counting the step's calls, so the page faults over
+    exactly the timed calls (calibration included) can be divided by their number.
     """
     check_module(name, model)
     batch = check_int("batch", batch)
@@ -139,13 +316,15 @@ def _prepare(
     if check is not None:
         check(x)  # a clear error before any timing
     sync = sync_fn(device)
+    calls = [0]
 
     def step() -> None:
         with torch.inference_mode():
             model(x)
         sync()
+        calls[0] += 1
 
-    return step, shape
+    return step, shape, calls
 
 
 def measure_latency(
@@ -176,17 +355,20 @@ def measure_latency(
     warmup = check_int("warmup", warmup, minimum=0, maximum=MAX_WARMUP)
     if label is not None and not isinstance(label, str):
         raise TypeError(f"label must be a string or None, got {label!r}")
-    step, shape = _prepare(model, input_size, batch, dev, channels_last)
+    step, shape, calls = _prepare(model, input_size, batch, dev, channels_last)
     for _ in range(warmup):
         step()
     timer = benchmark.Timer(stmt="step()", globals={"step": step}, num_threads=threads)
+    faults_before, calls_before = minor_faults(), calls[0]
     times = list(timer.blocked_autorange(min_run_time=min_run_time).times)
     while (
         len(times) < MIN_SAMPLES
     ):  # a slow model fills min_run_time with one block: add single calls
         times.append(timer.timeit(number=1).median)
+    faults = _faults_per_call(faults_before, minor_faults(), calls[0] - calls_before)
     label = label or type(model).__name__
-    return _record(label, dev, threads, batch, shape, [t * 1e3 for t in times], model_dtype(model))
+    times_ms = [t * 1e3 for t in times]
+    return _record(label, dev, threads, batch, shape, times_ms, model_dtype(model), faults)
 
 
 def _dtype_name(dtype: torch.dtype) -> str:
@@ -201,6 +383,7 @@ def _record(
     shape,
     times_ms: list[float],
     dtype: torch.dtype = torch.float32,
+    faults_per_call: float | None = None,
 ) -> LatencyRecord:
     times_sorted = sorted(times_ms)
     q = statistics.quantiles(times_sorted, n=4) if len(times_sorted) > 1 else [times_sorted[0]] * 3
@@ -215,15 +398,25 @@ def _record(
         min_ms=times_sorted[0],
         times_ms=tuple(times_ms),
         dtype=_dtype_name(dtype),
+        faults_per_call=faults_per_call,
+        allocator=allocator_settings(),
     )
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """Interleaved measurements of several models: one record each, plus per-round times."""
+    """Interleaved measurements of several models: one record each, plus per-round times
+    and per-round minor page faults per call (empty when they were not counted)."""
 
     records: dict[str, LatencyRecord]
     rounds: dict[str, tuple[float, ...]]  # label -> per-round median (ms)
+    faults: dict[str, tuple[float, ...]] = field(default_factory=dict)  # label -> per round
+
+    @property
+    def allocator(self) -> dict[str, str]:
+        """The allocator settings the run was measured under (``allocator_settings()``)."""
+        first = next(iter(self.records.values()), None)
+        return dict(first.allocator) if first is not None else {}
 
     def _check_labels(self, label: str, baseline: str) -> None:
         for name in (label, baseline):
@@ -233,17 +426,6 @@ class Comparison:
     def ratio(self, label: str, baseline: str) -> float:
         """Median over rounds of time(label) / time(baseline): < 1 means faster than baseline."""
         return statistics.median(self.ratios(label, baseline))
-
-    def ratio_spread(self, label: str, baseline: str) -> float:
-        """Interquartile range of the per-round ratios time(label) / time(baseline).
-
-        A ratio whose distance from 1 is smaller than this spread is not resolved by the run.
-        """
-        ratios = sorted(self.ratios(label, baseline))
-        if len(ratios) < 2:
-            return float("nan")
-        q = statistics.quantiles(ratios, n=4)
-        return q[2] - q[0]
 
     def ratios(self, label: str, baseline: str) -> list[float]:
         """The per-round ratios time(label) / time(baseline), in round order."""
@@ -292,14 +474,18 @@ class Comparison:
         return f"{head}: not resolved, this run cannot tell them apart"
 
     def ranking(self, confidence: float = 0.95) -> str:
-        """Labels from fastest to slowest by median time, each neighbour pair's verdict below."""
+        """Labels from fastest to slowest by median time (with minor page faults per call
+        when counted), each neighbour pair's verdict below, the allocator settings last."""
         order = sorted(self.records, key=lambda k: self.records[k].median_ms)
         lines = [
-            " < ".join(f"{k} ({self.records[k].median_ms:.3g} ms)" for k in order)
+            " < ".join(
+                f"{k} ({self.records[k].median_ms:.3g} ms{_faults_text(k, self)})" for k in order
+            )
             + "  (median per-round times)"
         ]
         for a, b in itertools.pairwise(order):
             lines.append("  " + self.verdict(a, b, confidence))
+        lines.append("  " + allocator_summary(self.allocator))
         return "\n".join(lines)
 
     def speedup(self, label: str, baseline: str) -> float:
@@ -308,6 +494,11 @@ class Comparison:
         return statistics.median(
             b / a for a, b in zip(self.rounds[label], self.rounds[baseline], strict=True)
         )
+
+
+def _faults_text(label: str, comparison: Comparison) -> str:
+    faults = comparison.records[label].faults_per_call
+    return "" if faults is None else f", {faults:,.0f} faults/call"
 
 
 def median_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
@@ -358,7 +549,9 @@ def compare_latency(
 
     Each round times every model for ``min_run_time`` seconds; a model's record holds its
     per-round medians, so drift on a shared machine hits all models alike and
-    ``Comparison.ratio`` (median of per-round ratios) stays trustworthy.
+    ``Comparison.ratio`` (median of per-round ratios) stays trustworthy. Minor page faults
+    are counted over each round's calls (``Comparison.faults``; the record holds their
+    median) and the records carry ``allocator_settings()``.
     """
     if not isinstance(models, Mapping) or not models:
         raise TypeError("models must be a non-empty mapping of label -> nn.Module")
@@ -381,40 +574,69 @@ def compare_latency(
             f"rounds={rounds} x {len(models)} models x min_run_time={min_run_time:g} s would time "
             f"for {planned:,.0f} s, more than the {MAX_TOTAL_SECONDS:,.0f} s one comparison may take"
         )
-    steps, shapes, dtypes = {}, {}, {}
+    steps, shapes, dtypes, calls = {}, {}, {}, {}
     for label, model in models.items():
         size = input_size[label] if isinstance(input_size, Mapping) else input_size
         cl = channels_last[label] if isinstance(channels_last, Mapping) else channels_last
-        steps[label], shapes[label] = _prepare(model, size, batch, dev, cl, f"models[{label!r}]")
+        steps[label], shapes[label], calls[label] = _prepare(
+            model, size, batch, dev, cl, f"models[{label!r}]"
+        )
         dtypes[label] = model_dtype(model)
     for label in models:
         for _ in range(warmup):
             steps[label]()
     labels = list(models)
     per_round: dict[str, list[float]] = {label: [] for label in labels}
+    faults: dict[str, list[float]] = {label: [] for label in labels}
     for r in range(rounds):
         order = labels[r % len(labels) :] + labels[: r % len(labels)]
         for label in order:
             timer = benchmark.Timer(
                 stmt="step()", globals={"step": steps[label]}, num_threads=threads
             )
+            before, calls_before = minor_faults(), calls[label][0]
             per_round[label].append(timer.blocked_autorange(min_run_time=min_run_time).median * 1e3)
+            per_call = _faults_per_call(before, minor_faults(), calls[label][0] - calls_before)
+            if per_call is not None:
+                faults[label].append(per_call)
     records = {
-        label: _record(label, dev, threads, batch, shapes[label], per_round[label], dtypes[label])
+        label: _record(
+            label,
+            dev,
+            threads,
+            batch,
+            shapes[label],
+            per_round[label],
+            dtypes[label],
+            statistics.median(faults[label]) if faults[label] else None,
+        )
         for label in labels
     }
-    return Comparison(records=records, rounds={k: tuple(v) for k, v in per_round.items()})
+    return Comparison(
+        records=records,
+        rounds={k: tuple(v) for k, v in per_round.items()},
+        faults={k: tuple(v) for k, v in faults.items() if v},
+    )
 
 
 def format_records(records: Sequence[LatencyRecord] | Mapping[str, LatencyRecord]) -> str:
-    """A plain-text table: label, device, threads, batch, input, median ms, IQR ms."""
+    """A plain-text table: label, device, threads, batch, input, median ms, IQR ms, minor page
+    faults per call ("-" where not counted), then the allocator settings the records were
+    measured under (one line per distinct setting)."""
     recs = list(records.values()) if isinstance(records, Mapping) else list(records)
     width = max([24] + [len(r.label) for r in recs])
-    head = f"{'model':{width}s} {'device':7s} {'thr':>3s} {'batch':>5s} {'input':>13s} {'median ms':>10s} {'IQR ms':>8s}"
+    head = (
+        f"{'model':{width}s} {'device':7s} {'thr':>3s} {'batch':>5s} {'input':>13s} "
+        f"{'median ms':>10s} {'IQR ms':>8s} {'faults/call':>11s}"
+    )
     lines = [head, "-" * len(head)]
     for r in recs:
         shape = "x".join(map(str, r.input_shape))
+        faults = "-" if r.faults_per_call is None else f"{r.faults_per_call:,.0f}"
         lines.append(
-            f"{r.label:{width}s} {r.device:7s} {r.threads:>3d} {r.batch:>5d} {shape:>13s} {r.median_ms:>10.2f} {r.iqr_ms:>8.2f}"
+            f"{r.label:{width}s} {r.device:7s} {r.threads:>3d} {r.batch:>5d} {shape:>13s} "
+            f"{r.median_ms:>10.2f} {r.iqr_ms:>8.2f} {faults:>11s}"
         )
+    summaries = list(dict.fromkeys(allocator_summary(r.allocator) for r in recs if r.allocator))
+    lines.extend(summaries)
     return "\n".join(lines)
