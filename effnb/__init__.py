@@ -5,10 +5,11 @@ The public surface; see README.md ("How the package is organised") for the layer
 
 from effnb.bench import compare_latency, measure_latency
 from effnb.costs import profile
-from effnb.deploy import deploy  # the function; the module stays importable as effnb.deploy
+from effnb.deploy import available_backends, deploy  # effnb.deploy is the function
 from effnb.models import create_model, list_models, model_info
 
 __all__ = [
+    "available_backends",
     "compare_latency",
     "create_model",
     "deploy",

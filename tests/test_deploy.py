@@ -1,5 +1,6 @@
 """effnb.deploy: BatchNorm folding, channels-last, block replacements and the frozen trace
-give the eager model's outputs, for every registered model."""
+give the eager model's outputs, for every registered model (the ONNX runtimes:
+test_deploy_backends.py)."""
 
 from __future__ import annotations
 
@@ -45,6 +46,8 @@ def test_deployed_model_matches_eager(name):
     # Eager path for all (fast); the frozen trace is checked on one model per family below.
     deployed = deploy(model, jit="freeze" if name in TRACED else None)
     out = deployed(x)
+    if name in TRACED:  # the output came from a trace (there is no fallback to eager)
+        assert [type(t) for t in deployed._runners.values()] == [torch.jit.RecursiveScriptModule]
     scale = expected.abs().max().item()
     torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-5 * max(scale, 1.0))
     assert deployed.folded == n_bn  # every BatchNorm follows a conv and was folded

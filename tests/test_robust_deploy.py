@@ -1,4 +1,4 @@
-"""effnb.deploy: a trace that would differ from eager is caught and not used, a bad call
+"""effnb.deploy: a trace that would differ from eager raises (no fallback to eager), a bad call
 changes nothing, deploying twice is quiet, and half/double models deploy in their dtype."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 import effnb
-from effnb.deploy import DeployedModel, deploy
+from effnb.deploy import BackendError, DeployedModel, deploy
 
 
 class DataDependent(nn.Module):
@@ -37,35 +37,59 @@ class ShapeDependent(nn.Module):
         return y * 2 if x.shape[-1] > 8 else y
 
 
-def _quiet(fn, *args):
+def _quiet(fn, *args, **kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        return fn(*args)
+        return fn(*args, **kwargs)
 
 
-def test_data_dependent_control_flow_is_detected_and_the_trace_dropped():
+def _traces(deployed: DeployedModel) -> dict:
+    return dict(deployed._runners)
+
+
+def test_data_dependent_control_flow_raises_instead_of_falling_back():
     model = DataDependent().eval()
-    x = torch.rand(2, 3, 8, 8)  # mean > 0: traces branch a
-    deployed = deploy(model)
-    with pytest.warns(UserWarning, match="trace gives other outputs than the eager model"):
-        out = deployed(x)
-    assert deployed.jit is None  # eager from now on
-    with torch.inference_mode():
-        torch.testing.assert_close(out, model(x))
+    x = torch.rand(2, 3, 8, 8)  # mean > 0: traces branch a, wrong for -x
+    with pytest.raises(BackendError, match=r"gives other outputs than the eager model.*jit=None"):
+        deploy(model, example_input=x)
+    deployed = deploy(model)  # no native size: traced on the first call
+    for _ in range(2):  # a failed call changes nothing: the next one fails the same way
+        with pytest.raises(BackendError, match="on the negated input"):
+            deployed(x)
+        assert deployed.jit == "freeze" and _traces(deployed) == {}
+    eager = _quiet(deploy, model, jit=None)  # the explicit way to run such a model
     for inp in (x, -x):
         with torch.inference_mode():
-            torch.testing.assert_close(_quiet(deployed, inp), model(inp))
+            torch.testing.assert_close(_quiet(eager, inp), model(inp))
 
 
-def test_shape_dependent_control_flow_is_checked_per_shape():
+def test_shape_dependent_control_flow_gets_a_trace_for_that_shape():
     model = ShapeDependent().eval()
     small, large = torch.randn(1, 3, 8, 8), torch.randn(1, 3, 16, 16)
     deployed = deploy(model, example_input=small)
     assert deployed.jit == "freeze"
-    with pytest.warns(UserWarning, match=r"on inputs of shape \(1, 3, 16, 16\)"):
-        out = deployed(large)
+    out = _quiet(deployed, large)  # the small trace is wrong here: traced again for this shape
     with torch.inference_mode():
         torch.testing.assert_close(out, model(large))
+        torch.testing.assert_close(_quiet(deployed, small), model(small))
+    keys = {key[2] for key in _traces(deployed)}
+    assert keys == {None, (1, 3, 16, 16)}  # the generic trace and one for the large shape
+
+
+def test_a_model_that_cannot_be_traced_raises():
+    class TupleWithText(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 1)
+
+        def forward(self, x):
+            return self.conv(x), "label"  # a trace outputs tensors only
+
+    x = torch.randn(1, 3, 4, 4)
+    with pytest.raises(BackendError, match="cannot trace this model.*jit=None"):
+        deploy(TupleWithText().eval(), example_input=x)
+    out, label = _quiet(deploy, TupleWithText().eval(), jit=None)(x)
+    assert label == "label" and out.shape == (1, 4, 4, 4)
 
 
 def test_a_faithful_trace_is_kept_and_quiet():
@@ -73,14 +97,16 @@ def test_a_faithful_trace_is_kept_and_quiet():
     x = torch.randn(2, 3, 32, 32)
     deployed = _quiet(deploy, model)
     out = _quiet(deployed, x)
-    assert deployed.jit == "freeze" and deployed._fast is not None
+    assert deployed.jit == "freeze"
+    assert all(isinstance(t, torch.jit.ScriptModule) for t in _traces(deployed).values())
     with torch.inference_mode():
         torch.testing.assert_close(out, model(x), rtol=1e-4, atol=1e-4)
 
 
 def test_a_bad_call_does_not_change_the_mode():
     model = effnb.create_model("mobilenet_v3_small", num_classes=10).eval()
-    deployed = deploy(model)
+    deployed = deploy(model, example_input=torch.randn(1, 3, 32, 32))
+    traces = _traces(deployed)
     bad = [
         (torch.randn(1, 3, 8, 8), ValueError, "expects input of shape"),
         (torch.randn(1, 1, 32, 32), ValueError, "expects input of shape"),
@@ -90,9 +116,9 @@ def test_a_bad_call_does_not_change_the_mode():
     for x, exc, msg in bad:
         with pytest.raises(exc, match=msg):
             deployed(x)
-        assert deployed.jit == "freeze"  # still tracing
+        assert deployed.jit == "freeze" and _traces(deployed) == traces
     _quiet(deployed, torch.randn(1, 3, 32, 32))
-    assert deployed._fast is not None
+    assert _traces(deployed) == traces
 
 
 def test_an_input_the_model_itself_rejects_keeps_the_trace_mode():
@@ -111,9 +137,9 @@ def test_an_input_the_model_itself_rejects_keeps_the_trace_mode():
     deployed = deploy(Picky().eval())
     with pytest.raises(ValueError, match="at most 4 samples"):
         deployed(torch.randn(5, 3, 4, 4))
-    assert deployed.jit == "freeze"
+    assert deployed.jit == "freeze" and _traces(deployed) == {}
     _quiet(deployed, torch.randn(2, 3, 4, 4))
-    assert deployed._fast is not None
+    assert len(_traces(deployed)) == 1
 
 
 def test_deploying_twice_is_quiet_and_equal():
@@ -166,6 +192,12 @@ def test_mixed_dtype_model_and_bad_flags_are_refused():
     for flag in ("fold_bn", "channels_last", "replace_blocks", "compile"):
         with pytest.raises(TypeError, match=f"{flag} must be True or False"):
             deploy(nn.Conv2d(1, 1, 1), **{flag: "yes"})
+    with pytest.raises(
+        ValueError, match=r"exporter must be one of \['dynamo', 'legacy'\], got 'tf'"
+    ):
+        deploy(nn.Conv2d(1, 1, 1), exporter="tf")
+    with pytest.raises(ValueError, match="threads must be an integer >= 1, got 0"):
+        deploy(nn.Conv2d(1, 1, 1), threads=0)
 
 
 def test_profile_of_a_deployed_model_counts_its_layers():
