@@ -80,6 +80,15 @@ test: lint browser-deps
 clean-venv:
 	rm -rf $(VENV)
 
+# Mutation testing (issue 16), not part of `make test`: mutmut 3.8 on the modules of
+# [tool.mutmut] only_mutate, one at a time, results kept in mutants/ between runs (a killed
+# mutant stays killed until its function changes; survivors are retried). One module:
+# make mutants MODULE=effnb/costs.py. Scores only: $(PY) scripts/mutants.py --table
+# Reviewed equivalent mutants: tests/mutants_equivalent.txt. About 40 min from scratch on 2 cores.
+MODULE ?=
+mutants: $(STAMP)
+	$(PY) scripts/mutants.py $(MODULE)
+
 # The course as a static site (issue 17): build/book/ from the stored notebooks, in course order,
 # not executed, offline (book/build.py; the repository URL for launch links is in book/book.toml).
 # make test builds it and loads every page in Chromium (tests/test_book.py, on that build).

@@ -367,7 +367,7 @@ def check_input_size(
         if len(shape) == 2:
             shape = (in_chans, *shape)
         try:
-            shape = tuple(check_int("input_size", s) for s in shape)
+            shape = tuple(check_int("input_size", s) for s in shape) if len(shape) == 3 else ()
         except (TypeError, ValueError):
             shape = ()
         if not shape:

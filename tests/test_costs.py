@@ -10,13 +10,13 @@ import warnings
 import pytest
 import thop
 import torch
+from conftest import load_reference
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 import effnb
 from effnb import costs
 from effnb.layers import DepthwiseSeparableConv, InvertedResidual, SqueezeExcite
-from tests.conftest import load_reference
 
 NAMED_MODELS = [n for n in effnb.list_models() if n != "efficientnet"]
 SMALL = [
@@ -91,6 +91,7 @@ def test_depthwise_separable_formulas_and_reduction_factor():
 # --- whole models ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SMALL)
 def test_profile_params_and_macs_match_pytorch_and_reference(name):
     model = effnb.create_model(name)
@@ -101,6 +102,7 @@ def test_profile_params_and_macs_match_pytorch_and_reference(name):
     assert report.flops == 2 * report.macs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name", ["efficientnet_b4", "efficientnet_b5", "efficientnet_b6", "efficientnet_b7"]
 )
@@ -112,6 +114,7 @@ def test_profile_macs_of_large_efficientnets_match_reference(name):
     assert report.input_shape == (1, 3, ref["input_size"], ref["input_size"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SMALL)
 def test_thop_difference_is_exactly_batchnorm_and_pooling(name):
     """thop = conv+linear MACs + 4 x numel per affine BatchNorm input + (H*W + 1) x numel per
@@ -132,6 +135,7 @@ def test_thop_difference_is_exactly_batchnorm_and_pooling(name):
     assert thop_total > report.macs
 
 
+@pytest.mark.slow
 def test_mobilenet_v2_thop_figure_from_reference():
     """REFERENCE.md: thop gives 327.5M for MobileNetV2 against 300.8M conv+linear MACs."""
     model = effnb.create_model("mobilenet_v2")

@@ -203,3 +203,11 @@ def test_model_dtype():
     counted = nn.Conv2d(1, 1, 1)
     counted.register_buffer("total_ops", torch.zeros(1, dtype=torch.float64))  # thop's counter
     assert model_dtype(counted) == torch.float32
+
+
+@pytest.mark.parametrize("size", [(8,), (1, 2, 3, 4), ()])
+def test_input_size_of_the_wrong_rank_is_refused_at_entry(size):
+    from effnb._checks import check_input_size
+
+    with pytest.raises(ValueError, match=r"input_size must be positive ints, \(C, H, W\)"):
+        check_input_size(size)
