@@ -7,7 +7,7 @@ LD_PRELOAD where installed), ONE model per process as a user's script would have
 per call, then the verdict of each environment against the default (exact Mann-Whitney over
 the process medians).
 
-    PYTHONPATH=/work/main /work/scratch-ref/bin/python benchmarks/allocator.py
+    PYTHONPATH=. ../refvenv/bin/python benchmarks/allocator.py
     .venv/bin/python benchmarks/allocator.py --no-reference      # effnb only (project venv)
 
 The reference (torchvision) needs a venv with torchvision; nothing is downloaded.

@@ -16,8 +16,8 @@ measured in the same interleaved run. Per model, ONE ``effnb.compare_latency`` r
 
 torchvision lives only in the scratch venv, so the script runs there with effnb on the path:
 
-    /work/scratch-ref/bin/pip install onnx==1.23.2 onnxruntime==1.31.1 openvino==2026.4.1 onnxscript
-    PYTHONPATH=/work/main /work/scratch-ref/bin/python benchmarks/deploy.py [--rounds 10]
+    ../refvenv/bin/pip install onnx==1.23.2 onnxruntime==1.31.1 openvino==2026.4.1 onnxscript
+    PYTHONPATH=. ../refvenv/bin/python benchmarks/deploy.py [--rounds 10]
 
 (In the project venv, without torchvision, it stops with that message.) Every number and
 verdict is printed from the run; nothing is written to disk (exports are in memory).

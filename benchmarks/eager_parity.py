@@ -10,7 +10,7 @@ ratio is the median of the per-round ratios with its 95% sign-test interval.
 
 torchvision and timm are not project dependencies; run it in a venv that has them:
 
-    PYTHONPATH=/work/main /work/scratch-ref/bin/python benchmarks/eager_parity.py
+    PYTHONPATH=. ../refvenv/bin/python benchmarks/eager_parity.py
     ... --processes 5 --rounds 15 --min-run-time 0.1 --threads 2 --models mobilenet_v2
 
 Prints a table (and writes --out PATH.json if given), then the structure effnb pays for and
