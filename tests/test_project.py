@@ -136,3 +136,20 @@ def test_constraints_are_what_the_makefile_installs_with_and_the_readme_names():
     pins = _constraints()
     for name in ("numpy", "onnxruntime", "openvino", "jupyterlab"):
         assert f"{name} {pins[name]}" in readme, f"README does not name {name} {pins[name]}"
+
+
+def test_no_path_of_one_machine_in_the_tree():
+    import subprocess
+
+    files = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    pattern = re.compile(r"(?<![\w.])/(work|root|home|Users|tmp)/\w")
+    found = []
+    for name in files:
+        path = ROOT / name
+        if path.suffix in {".png", ".jpg", ".pt", ".npz"} or not path.is_file():
+            continue
+        text = path.read_text(errors="replace")
+        found += [f"{name}: {m.group(0)}" for m in pattern.finditer(text)]
+    assert not found, f"absolute paths of one machine: {found[:10]}"
