@@ -51,6 +51,14 @@ run-notebooks: $(STAMP)
 solutions: $(STAMP)
 	$(PY) -m effnb.exercises.solutions --execute build/solved
 
+# The contributors' quick loop (under a minute on 2 cores): lint, types and the unit tests, without
+# the notebooks, the book, the browser or anything marked slow (tests/conftest.py SLOW_MODULES).
+check: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(PY) -m pytest -q -m "not slow and not browser" tests
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

@@ -23,3 +23,22 @@ def _few_threads():
 
 def load_reference(name: str) -> dict:
     return json.loads((REFERENCE_DIR / f"{name}.json").read_text())
+
+
+# Modules that execute notebooks, build and serve the course site, drive a browser or export
+# every zoo model to every runtime: `make test` runs them, `make check` (-m "not slow") does not.
+SLOW_MODULES = {
+    "test_book",
+    "test_browser",
+    "test_deploy_backends",
+    "test_exercises",
+    "test_nas_dask",
+    "test_nas_optuna",
+    "test_wheel",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.stem in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)

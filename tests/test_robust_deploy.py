@@ -235,3 +235,14 @@ def test_shuffle_concat_checks_its_inputs():
         shuffle_concat(torch.zeros(1, 2, 4, 4), torch.zeros(1, 3, 4, 4))
     with pytest.raises(TypeError, match="two tensors"):
         shuffle_concat(torch.zeros(1, 2, 4, 4), None)
+
+
+def test_block_replacements_are_for_the_torch_backend_unless_asked():
+    model = effnb.create_model("shufflenet_v2_x0_5", small_input=True).eval()
+    units = sum(type(m).__name__ == "ShuffleUnit" for m in model.modules())
+    assert effnb.deploy(model, backend="torch", jit=None).replaced == units > 0
+    assert effnb.deploy(model, backend="onnxruntime").replaced == 0
+    asked = effnb.deploy(model, backend="onnxruntime", replace_blocks=True)
+    assert asked.replaced == units
+    with pytest.raises(TypeError, match="replace_blocks"):
+        effnb.deploy(model, backend="openvino", replace_blocks="yes")
