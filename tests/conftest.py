@@ -38,7 +38,30 @@ SLOW_MODULES = {
 }
 
 
+# The heaviest unit tests (each over a second or two on 2 cores, measured with --durations):
+# every zoo model built, traced or checked against its published rows. `make test` runs them;
+# leaving them out keeps `make check` under a minute.
+SLOW_TESTS = {
+    "test_deploy::test_deployed_model_matches_eager",
+    "test_deploy::test_trace_is_shape_generic_and_options_agree",
+    "test_efficientnet_rounding::test_released_and_ceil_counts",
+    "test_lessons_07::test_solutions_pass_and_wrong_answers_name_their_mistake",
+    "test_lessons_07::test_zoo_view_counts_at_the_chosen_resolution",
+    "test_models::test_output_shape_with_custom_classes",
+    "test_models::test_param_count_matches_reference_to_the_unit",
+    "test_models::test_reference_weights_give_reference_logits",
+    "test_published_tables::test_published_row",
+    "test_published_tables::test_published_width_equals_timm",
+    "test_robust_deploy::test_block_replacements_are_for_the_torch_backend_unless_asked",
+    "test_robust_deploy::test_deploying_twice_is_quiet_and_equal",
+    "test_robust_nas::test_a_broken_pool_stops_the_search_but_keeps_what_finished",
+    "test_robust_nas::test_latency_is_never_measured_while_evaluations_run",
+    "test_robust_nas::test_worker_failures_are_kept_with_their_traceback_and_the_rest_is_returned",
+}
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if item.path.stem in SLOW_MODULES:
+        name = f"{item.path.stem}::{getattr(item, 'originalname', item.name)}"
+        if item.path.stem in SLOW_MODULES or name in SLOW_TESTS:
             item.add_marker(pytest.mark.slow)
