@@ -60,7 +60,7 @@ def wheel_venv(tmp_path_factory) -> tuple[pathlib.Path, pathlib.Path]:
     tmp = tmp_path_factory.mktemp("wheel")
     src = tmp / "src"
     src.mkdir()
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "LICENSE", "LICENSE-CONTENT.md"):
         shutil.copy2(ROOT / name, src / name)
     shutil.copytree(ROOT / "effnb", src / "effnb", ignore=shutil.ignore_patterns("__pycache__"))
     dist = tmp / "dist"
@@ -138,3 +138,13 @@ def test_figures_go_to_effnb_figures_when_set(wheel_venv, tmp_path):
     assert (scratch / "99-wheel-check.png").stat().st_size > 1000
     assert not (course / "figures").exists()
     assert _files(site) == before
+
+
+def test_the_wheel_carries_both_licences():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "MIT"
+    assert project["license-files"] == ["LICENSE", "LICENSE-CONTENT.md"]
+    assert "MIT License" in (ROOT / "LICENSE").read_text()
+    assert "CC BY 4.0" in (ROOT / "LICENSE-CONTENT.md").read_text()
