@@ -21,6 +21,19 @@ def _few_threads():
     torch.set_num_threads(old)
 
 
+def randomise_bn(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Non-trivial running statistics and affine parameters, so folding has work to do."""
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            n = m.num_features
+            m.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
+            m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
+            m.bias.data.copy_(torch.rand(n, generator=g) * 0.4 - 0.2)
+    return model.eval()
+
+
 def load_reference(name: str) -> dict:
     return json.loads((REFERENCE_DIR / f"{name}.json").read_text())
 

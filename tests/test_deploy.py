@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import randomise_bn
 from torch import nn
 
 import effnb
@@ -23,22 +24,9 @@ MODELS = [
 TRACED = {"mobilenet_v3_small", "ghostnet", "efficientnet_b0"}  # + ShuffleNetV2 below
 
 
-def _randomise_bn(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Non-trivial running statistics and affine parameters, so folding has work to do."""
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            n = m.num_features
-            m.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
-            m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
-            m.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
-            m.bias.data.copy_(torch.rand(n, generator=g) * 0.4 - 0.2)
-    return model.eval()
-
-
 @pytest.mark.parametrize("name", MODELS)
 def test_deployed_model_matches_eager(name):
-    model = _randomise_bn(effnb.create_model(name))
+    model = randomise_bn(effnb.create_model(name))
     n_bn = sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())
     x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))  # 32 = total stride
     with torch.inference_mode():
@@ -58,7 +46,7 @@ def test_deployed_model_matches_eager(name):
 def test_trace_is_shape_generic_and_options_agree():
     """The frozen trace made on one batch/resolution serves another; every option combination
     gives the same outputs."""
-    model = _randomise_bn(effnb.create_model("shufflenet_v2_x0_5"))
+    model = randomise_bn(effnb.create_model("shufflenet_v2_x0_5"))
     x1, x2 = torch.randn(1, 3, 32, 32), torch.randn(3, 3, 64, 48)
     with torch.inference_mode():
         e1, e2 = model(x1), model(x2)
@@ -101,7 +89,7 @@ def test_fuse_conv_bn_formula_by_hand():
 def test_fold_in_a_plain_sequential_and_in_blocks():
     net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU())
     block = InvertedResidual(8, 8, 32, se_channels=8)
-    model = _randomise_bn(nn.Sequential(net, block))
+    model = randomise_bn(nn.Sequential(net, block))
     x = torch.randn(2, 3, 16, 16)
     with torch.inference_mode():
         expected = model(x)

@@ -15,6 +15,7 @@ import sys
 
 import pytest
 import torch
+from conftest import randomise_bn
 from torch import nn
 
 import effnb
@@ -40,19 +41,6 @@ X = torch.randn(2, 3, 64, 32, generator=torch.Generator().manual_seed(1))
 EXAMPLE = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(2))
 
 
-def _randomise_bn(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Non-trivial running statistics and affine parameters, so folding has work to do."""
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            n = m.num_features
-            m.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
-            m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
-            m.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
-            m.bias.data.copy_(torch.rand(n, generator=g) * 0.4 - 0.2)
-    return model.eval()
-
-
 def assert_equal_to_eager(out: torch.Tensor, expected: torch.Tensor) -> None:
     scale = expected.abs().max().item()
     assert scale > 0
@@ -68,7 +56,7 @@ def zoo():
         if name not in cache:
             cache.clear()  # one model at a time: B7 alone holds 260 MB
             torch.manual_seed(0)
-            model = _randomise_bn(effnb.create_model(name))
+            model = randomise_bn(effnb.create_model(name))
             with torch.inference_mode():
                 cache[name] = (model, model(X))
         return cache[name]
@@ -273,7 +261,7 @@ def test_a_runtime_model_is_timed_by_the_harness(zoo):
 def test_the_dynamo_exporter_gives_the_same_outputs():
     """``exporter="dynamo"`` (torch.export + ONNX Script) on a small net, other shapes too."""
     torch.manual_seed(0)
-    net = _randomise_bn(
+    net = randomise_bn(
         nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU())
     )
     x = torch.randn(1, 3, 16, 12)
