@@ -33,8 +33,14 @@ Then the backend runs it:
   difference between the three). ``torch.compile`` needs a C++ compiler and took minutes
   per model on a 2-core CPU.
 * ``"onnxruntime"`` and ``"openvino"``: the folded copy exported with ``torch.onnx.export``
-  (in memory, nothing written to disk) with a dynamic batch, height and width, run by an
-  ONNX Runtime session or an OpenVINO compiled model configured for ``threads`` threads.
+  (in memory, nothing written to disk) for the input's shape (``shapes="static"``, the
+  default: one export and session per input shape) or with a dynamic batch, height and width
+  (``shapes="dynamic"``: one session for every shape), run by an ONNX Runtime session or an
+  OpenVINO compiled model configured for ``threads`` threads. A static export lets the
+  runtime fold every shape computation into constants: ShuffleNetV2's channel shuffle
+  exports as 954 ONNX nodes with dynamic axes and 426 without, the same graph
+  ``torch.onnx.export`` gives for torchvision's model at a fixed size (``benchmarks/deploy.py``
+  times both).
   Install them with ``pip install effnb[deploy]``; ``available_backends()`` says which are here.
 
 No backend falls back to another: a backend that cannot export or run the model, or whose
@@ -285,6 +291,7 @@ def _replace_blocks(module: nn.Module) -> int:
 
 _JIT_CHOICES = (None, "freeze", "optimize")
 _EXPORTERS = ("dynamo", "legacy")
+SHAPES = ("static", "dynamic")  # the ONNX export: fixed at each input's shape, or dynamic axes
 ONNX_OPSET = 18  # ONNX Runtime >= 1.14 and OpenVINO >= 2023.0 implement it
 
 
@@ -343,16 +350,21 @@ def _quiet_exporter() -> Iterator[None]:
             lg.setLevel(level)
 
 
-def export_onnx(net: nn.Module, example: torch.Tensor, *, exporter: str = "legacy") -> bytes:
-    """``net`` (eval mode, float32) as a serialised ONNX model, in memory; dynamic batch, H, W.
+def export_onnx(
+    net: nn.Module, example: torch.Tensor, *, exporter: str = "legacy", dynamic: bool = True
+) -> bytes:
+    """``net`` (eval mode, float32) as a serialised ONNX model, in memory.
 
-    ``exporter="dynamo"`` is ``torch.onnx.export(..., dynamo=True)`` (``torch.export`` then
-    ONNX Script; PyTorch's recommended exporter, needs ``onnxscript``); ``"legacy"`` is the
-    TorchScript-based exporter (deprecated, about 10x faster to export here). Raises
-    ``BackendError`` when the export fails.
+    ``dynamic=True``: batch, H and W are dynamic axes (traced on ``_export_input(example)``);
+    ``False``: every dimension is fixed at ``example``'s shape, so shape arithmetic becomes
+    constants the runtime folds. ``exporter="dynamo"`` is ``torch.onnx.export(...,
+    dynamo=True)`` (``torch.export`` then ONNX Script; PyTorch's recommended exporter, needs
+    ``onnxscript``); ``"legacy"`` is the TorchScript-based exporter (deprecated, about 10x
+    faster to export here). Raises ``BackendError`` when the export fails.
     """
     check_choice("exporter", exporter, _EXPORTERS)
-    x = _export_input(example)
+    check_bool("dynamic", dynamic)
+    x = _export_input(example) if dynamic else example
     spatial = x.ndim == 4
     try:
         with _quiet_exporter(), torch.no_grad():
@@ -360,7 +372,11 @@ def export_onnx(net: nn.Module, example: torch.Tensor, *, exporter: str = "legac
                 dyn = torch.export.Dim.DYNAMIC
                 dims = {0: dyn, 2: dyn, 3: dyn} if spatial else {0: dyn}
                 program = torch.onnx.export(
-                    net, (x,), dynamo=True, dynamic_shapes=(dims,), opset_version=ONNX_OPSET
+                    net,
+                    (x,),
+                    dynamo=True,
+                    dynamic_shapes=(dims,) if dynamic else None,
+                    opset_version=ONNX_OPSET,
                 )
                 if program is None:  # pragma: no cover - only with f=... given
                     raise BackendError("torch.onnx.export returned no program")
@@ -374,7 +390,7 @@ def export_onnx(net: nn.Module, example: torch.Tensor, *, exporter: str = "legac
                 dynamo=False,
                 input_names=["input"],
                 output_names=["output"],
-                dynamic_axes={"input": names, "output": {0: "batch"}},
+                dynamic_axes={"input": names, "output": {0: "batch"}} if dynamic else None,
                 opset_version=ONNX_OPSET,
             )
             return buffer.getvalue()
@@ -467,8 +483,9 @@ class DeployedModel(nn.Module):
     ``model`` is the transformed eager copy (inspect it, profile it: it keeps the effnb
     block names); ``backend`` says what runs the forward: ``"torch"`` (``jit``: a frozen
     TorchScript trace, or ``None`` for the eager copy; ``compiled``: ``torch.compile``),
-    ``"onnxruntime"`` or ``"openvino"`` (an ONNX export of ``model``). ``threads`` is the
-    thread count every call runs with (PyTorch's is set for the call and restored; a runtime
+    ``"onnxruntime"`` or ``"openvino"`` (an ONNX export of ``model``: one per input shape with
+    ``shapes="static"``, at most ``MAX_RUNNERS`` kept, the least recently made dropped first; one
+    for every shape with ``"dynamic"``). ``threads`` is the thread count every call runs with (PyTorch's is set for the call and restored; a runtime
     session has its own pool of that size). ``folded`` and ``replaced`` count the BatchNorms
     folded and the blocks swapped.
 
@@ -490,8 +507,12 @@ class DeployedModel(nn.Module):
     """
 
     VERIFY_INPUTS = 3
+    # Traces or sessions kept (each session holds its own copy of the weights); the oldest
+    # is dropped, and made and checked again if its shape comes back.
+    MAX_RUNNERS = 8
     # Set with object.__setattr__ (outside nn.Module's registry); declared for the type checker.
     _compiled: Callable[[torch.Tensor], Any] | None
+    _backend_modules: dict[str, Any]
     _runners: dict[Any, Callable[[torch.Tensor], Any]]
     _verified: set[tuple[Any, tuple[int, ...]]]
     _dtype: torch.dtype | None
@@ -506,8 +527,10 @@ class DeployedModel(nn.Module):
         jit: str | None = None,
         compile: bool = False,
         exporter: str | None = None,
+        shapes: str | None = None,
         folded: int = 0,
         replaced: int = 0,
+        backend_modules: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.model = model
@@ -516,6 +539,7 @@ class DeployedModel(nn.Module):
         self.channels_last = channels_last
         self.jit = jit
         self.exporter = exporter
+        self.shapes = shapes
         self.folded = folded
         self.replaced = replaced
         self.compiled = compile
@@ -523,8 +547,9 @@ class DeployedModel(nn.Module):
         # exported graph is no nn.Module that .eval()/.to() could walk.
         object.__setattr__(self, "_compiled", torch.compile(model) if compile else None)
         # backend runners: torch traces keyed by (dtype, device, shape or None = any shape);
-        # one ONNX runtime session under the key None
+        # ONNX runtime sessions keyed by input shape (static) or None (dynamic: any shape)
         object.__setattr__(self, "_runners", {})
+        object.__setattr__(self, "_backend_modules", backend_modules or {})
         object.__setattr__(self, "_verified", set())  # (runner key, input shape) pairs checked
         object.__setattr__(self, "_dtype", None)  # model_dtype(model), cached until .to()
         self.in_chans = getattr(model, "in_chans", 3)
@@ -582,10 +607,31 @@ class DeployedModel(nn.Module):
 
     def _runner_key(self, x: torch.Tensor, shape_specific: bool = False) -> Any:
         if self.backend != "torch":
-            return None
+            return tuple(x.shape) if self.shapes == "static" else None
         return (x.dtype, x.device, tuple(x.shape) if shape_specific else None)
 
-    def _make_trace(self, x: torch.Tensor, key: Any) -> Callable[[torch.Tensor], Any]:
+    def _make_runner(self, x: torch.Tensor, key: Any) -> Callable[[torch.Tensor], Any]:
+        """The torch trace, or the runtime session, for ``x`` (``key`` None: any shape)."""
+        if self.backend == "torch":
+            return self._make_trace(x)
+        blob = export_onnx(self.model, x, exporter=self.exporter or "legacy", dynamic=key is None)
+        try:
+            return _RUNNERS[self.backend](blob, self.threads, self._backend_modules)
+        except Exception as exc:  # noqa: BLE001 - any runtime failure is the backend's
+            raise BackendError(
+                f"{self.backend} could not load the ONNX export of {self.name}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+
+    def _keep(self, key: Any, run: Callable[[torch.Tensor], Any]) -> None:
+        """Store a new runner; beyond ``MAX_RUNNERS``, forget the oldest and its checks."""
+        while len(self._runners) >= self.MAX_RUNNERS:
+            oldest = next(iter(self._runners))
+            del self._runners[oldest]
+            object.__setattr__(self, "_verified", {v for v in self._verified if v[0] != oldest})
+        self._runners[key] = run
+
+    def _make_trace(self, x: torch.Tensor) -> Callable[[torch.Tensor], Any]:
         """Trace for ``x``; when tracing fails, say whose fault it is (the input's or TorchScript's)."""
         assert self.jit is not None
         try:
@@ -622,8 +668,8 @@ class DeployedModel(nn.Module):
             if run is None:
                 run = self._runners.get(key)
             fresh = run is None
-            if run is None:  # only the torch backend makes runners lazily
-                run = self._make_trace(x, key)
+            if run is None:
+                run = self._make_runner(x, key)
             if (key, shape) in self._verified or (specific, shape) in self._verified:
                 return self._call(run, x)
             try:
@@ -638,7 +684,7 @@ class DeployedModel(nn.Module):
                 ) from exc
             if why is None:
                 if fresh:
-                    self._runners[key] = run
+                    self._keep(key, run)
                 self._verified.add((key, shape))
                 return self._call(run, x)
             if self.backend != "torch" or shape_specific:
@@ -681,7 +727,7 @@ class DeployedModel(nn.Module):
         what = (
             f"jit={self.jit!r}, compile={self.compiled}"
             if self.backend == "torch"
-            else f"exporter={self.exporter!r}"
+            else f"exporter={self.exporter!r}, shapes={self.shapes!r}"
         )
         return (
             f"backend={self.backend!r}, threads={self.threads}, {what}, "
@@ -746,6 +792,7 @@ def deploy(
     jit: str | None = "freeze",
     compile: bool = False,
     exporter: str = "legacy",
+    shapes: str = "static",
 ) -> DeployedModel:
     """The inference version of ``model`` run by ``backend``; outputs equal ``model.eval()(x)``.
 
@@ -770,9 +817,12 @@ def deploy(
       The trace is made on ``example_input`` now, or on the first call without one.
     * ``"onnxruntime"``, ``"openvino"``: the copy exported to ONNX in memory
       (``export_onnx``; ``exporter="legacy"``, the TorchScript-based exporter, is the default
-      because ``"dynamo"`` took 30-70 s per model here against 3-6 s, with the same outputs),
-      dynamic in batch, height and width, so one session serves every input shape. Float32
-      only, CPU only.
+      because ``"dynamo"`` took 30-70 s per model here against 3-6 s, with the same outputs).
+      ``shapes="static"`` (default) exports for each input shape the first time it is seen
+      (a few seconds), so the runtime folds all shape arithmetic into constants, as it does
+      for a model exported by hand at a fixed size; ``"dynamic"`` exports once with dynamic
+      batch, height and width and serves every shape from one session, slower where the
+      graph computes shapes (ShuffleNetV2's channel shuffle). Float32 only, CPU only.
 
     ``threads`` (default ``torch.get_num_threads()`` now) is the thread count every call runs
     with. ``example_input`` (default: one random image at the model's ``default_input_size``)
@@ -797,6 +847,7 @@ def deploy(
     check_bool("replace_blocks", replace_blocks)
     check_choice("jit", jit, _JIT_CHOICES)
     check_choice("exporter", exporter, _EXPORTERS)
+    check_choice("shapes", shapes, SHAPES)
     threads = check_threads("threads", torch.get_num_threads() if threads is None else threads)
     if example_input is not None and not isinstance(example_input, torch.Tensor):
         raise TypeError(
@@ -830,26 +881,16 @@ def deploy(
         jit=(None if compile else jit) if backend == "torch" else None,
         compile=compile and backend == "torch",
         exporter=exporter if backend != "torch" else None,
+        shapes=shapes if backend != "torch" else None,
         folded=folded,
         replaced=replaced,
+        backend_modules=modules,
     )
-    if backend != "torch":
-        if example is None:
-            raise ValueError(
-                f"backend={backend!r} exports the model on an example input: pass "
-                f"example_input (the model has no default_input_size)"
-            )
-        deployed.check_input(example)
-        with _torch_threads(threads):
-            blob = export_onnx(net, example.float(), exporter=exporter)
-            try:
-                runner = _RUNNERS[backend](blob, threads, modules)
-            except Exception as exc:  # noqa: BLE001 - any runtime failure is the backend's
-                raise BackendError(
-                    f"{backend} could not load the ONNX export of {deployed.name}: "
-                    f"{type(exc).__name__}: {exc}"
-                ) from exc
-        deployed._runners[None] = runner
+    if backend != "torch" and example is None:
+        raise ValueError(
+            f"backend={backend!r} exports the model on an example input: pass "
+            f"example_input (the model has no default_input_size)"
+        )
     if example is not None and (backend != "torch" or jit is not None or compile):
         deployed(example)  # builds the trace / compiles, and checks against eager, now
     return deployed

@@ -74,11 +74,11 @@ def one_export_per_model():
     real = dep.export_onnx
     blobs: dict[tuple, bytes] = {}
 
-    def export_once(net, example, *, exporter="legacy"):
-        key = (getattr(net, "name", id(net)), tuple(example.shape), exporter)
+    def export_once(net, example, *, exporter="legacy", dynamic=True):
+        key = (getattr(net, "name", id(net)), tuple(example.shape), exporter, dynamic)
         if key not in blobs:
             blobs.clear()
-            blobs[key] = real(net, example, exporter=exporter)
+            blobs[key] = real(net, example, exporter=exporter, dynamic=dynamic)
         return blobs[key]
 
     with pytest.MonkeyPatch.context() as mp:
@@ -89,8 +89,7 @@ def one_export_per_model():
 @pytest.mark.parametrize("backend", dep.BACKENDS)
 @pytest.mark.parametrize("name", NAMES)
 def test_every_model_on_every_backend_equals_eager(name, backend, zoo, one_export_per_model):
-    """Built and checked against eager on X (batch 2, 64 x 32): the ONNX export itself is
-    traced on another batch and size (``_export_input``), so its dynamic axes are exercised."""
+    """Built and checked against eager on X (batch 2, 64 x 32), exported at X's shape."""
     if backend not in ("torch", *RUNTIMES):
         pytest.skip(f"{backend} is not installed (pip install effnb[deploy])")
     model, expected = zoo(name)
@@ -100,8 +99,10 @@ def test_every_model_on_every_backend_equals_eager(name, backend, zoo, one_expor
     out = deployed(X)
     assert isinstance(out, torch.Tensor) and out.dtype == torch.float32
     assert_equal_to_eager(out, expected)
-    # the call ran the backend, not the eager copy: one shape-generic runner
-    (runner,) = deployed._runners.values()
+    # the call ran the backend, not the eager copy: one runner (a shape-generic trace, or the
+    # session exported at X's shape)
+    (key, runner) = next(iter(deployed._runners.items()))
+    assert len(deployed._runners) == 1 and (backend == "torch" or key == tuple(X.shape))
     kind = {"torch": torch.jit.ScriptModule, **dep._RUNNERS}[backend]
     assert isinstance(runner, kind)
 
@@ -114,8 +115,10 @@ SMALL = "mobilenet_v3_small_minimal"
 @needs_runtimes
 @pytest.mark.parametrize("backend", RUNTIMES)
 def test_the_output_comes_from_the_runtime_and_a_failing_runtime_raises(backend, zoo):
+    """One dynamic-shape session serves every shape, and is checked on each new one."""
     model, expected = zoo(SMALL)
-    deployed = deploy(model, backend=backend, threads=1, example_input=X)
+    deployed = deploy(model, backend=backend, threads=1, example_input=X, shapes="dynamic")
+    assert list(deployed._runners) == [None]
     assert_equal_to_eager(deployed(X), expected)
     real = deployed._runners[None]
     # a runtime that returns other numbers: on a checked shape they are what the call returns
@@ -136,6 +139,52 @@ def test_the_output_comes_from_the_runtime_and_a_failing_runtime_raises(backend,
         deployed(X)
     deployed._runners[None] = real  # nothing else changed: it works again
     assert_equal_to_eager(deployed(X), expected)
+
+
+@needs_runtimes
+@pytest.mark.parametrize("backend", RUNTIMES)
+def test_static_shapes_export_once_per_shape_and_check_each(backend, zoo, monkeypatch):
+    """shapes="static": a session per input shape, made on first sight and checked against
+    eager; at most MAX_RUNNERS kept; a runtime giving other numbers on a new shape raises."""
+    model, expected = zoo(SMALL)
+    exported = []
+    real_export = dep.export_onnx
+    monkeypatch.setattr(
+        dep,
+        "export_onnx",
+        lambda net, x, **kw: (
+            exported.append((tuple(x.shape), kw["dynamic"])) or real_export(net, x, **kw)
+        ),
+    )
+    monkeypatch.setattr(dep.DeployedModel, "MAX_RUNNERS", 2)
+    deployed = deploy(model, backend=backend, threads=1, example_input=X)
+    assert deployed.shapes == "static" and "shapes='static'" in repr(deployed)
+    assert exported == [(tuple(X.shape), False)] and list(deployed._runners) == [tuple(X.shape)]
+    other = torch.randn(1, 3, 32, 40, generator=torch.Generator().manual_seed(3))
+    with torch.inference_mode():
+        other_expected = model(other)
+    assert_equal_to_eager(deployed(other), other_expected)
+    assert_equal_to_eager(deployed(X), expected)  # the first session is kept and reused
+    assert exported == [(tuple(X.shape), False), ((1, 3, 32, 40), False)]
+    assert list(deployed._runners) == [tuple(X.shape), (1, 3, 32, 40)]
+    deployed(EXAMPLE)  # a third shape: the oldest session goes, with its check
+    assert list(deployed._runners) == [(1, 3, 32, 40), tuple(EXAMPLE.shape)]
+    assert {key for key, _ in deployed._verified} == set(deployed._runners)
+    assert_equal_to_eager(deployed(X), expected)  # made and checked again
+    assert len(exported) == 4 and list(deployed._runners)[-1] == tuple(X.shape)
+    runner = dep._RUNNERS[backend]
+    real_call = runner.__call__
+    monkeypatch.setattr(runner, "__call__", lambda self, x: real_call(self, x) * 1.5)
+    with pytest.raises(BackendError, match=r"gives other outputs.*\(1, 3, 64, 64\)"):
+        deployed(torch.randn(1, 3, 64, 64))
+    assert (1, 3, 64, 64) not in deployed._runners  # a failed session is not kept
+
+
+def test_shapes_must_be_static_or_dynamic():
+    with pytest.raises(
+        ValueError, match=r"shapes must be one of \['static', 'dynamic'\], got 'fixed'"
+    ):
+        deploy(nn.Conv2d(3, 4, 1), backend="torch", shapes="fixed")
 
 
 @needs_runtimes
@@ -206,10 +255,12 @@ def test_sessions_are_configured_for_the_thread_count(zoo):
     model, _ = zoo(SMALL)
     # 1 thread: OpenVINO caps the count at the cores it sees, and 1 differs from the default
     ort_model = deploy(model, backend="onnxruntime", threads=1, example_input=EXAMPLE)
-    options = ort_model._runners[None].session.get_session_options()
+    (ort_runner,) = ort_model._runners.values()
+    options = ort_runner.session.get_session_options()
     assert (options.intra_op_num_threads, options.inter_op_num_threads) == (1, 1)
     ov_model = deploy(model, backend="openvino", threads=1, example_input=EXAMPLE)
-    compiled = ov_model._runners[None].compiled
+    (ov_runner,) = ov_model._runners.values()
+    compiled = ov_runner.compiled
     assert int(compiled.get_property("INFERENCE_NUM_THREADS")) == 1
     assert "float32" in str(compiled.get_property("INFERENCE_PRECISION_HINT"))  # no bf16
 
