@@ -8,6 +8,12 @@ effnb's model (``effnb.models.weights.load_reference_state_dict``; the largest o
 difference is printed), and times both in ONE interleaved ``effnb.compare_latency`` run; the
 ratio is the median of the per-round ratios with its 95% sign-test interval.
 
+A control runs in the same processes: a second, independently built copy of the reference
+(``reference copy``), timed in the same interleaved run. Its ratio to the reference is what
+the harness reports for two networks that are the same code; how far it strays from 1.00 is
+the resolution (heap placement, build order, the round's position) against which effnb's
+ratio is read. ``--no-control`` leaves it out.
+
 torchvision and timm are not project dependencies; run it in a venv that has them:
 
     PYTHONPATH=. ../refvenv/bin/python benchmarks/eager_parity.py
@@ -104,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env", default="glibc", help="allocator environment (effnb.allocator)")
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--out", type=pathlib.Path, default=None)
+    parser.add_argument(
+        "--no-control", dest="control", action="store_false", help="no reference copy"
+    )
     args = parser.parse_args(argv)
     names = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in names if m not in REFERENCES]
@@ -115,8 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     rows, out = [], {}
     for name in names:
+        specs = {"effnb": name, "reference": REFERENCES[name]}
+        if args.control:
+            specs["reference copy"] = REFERENCES[name]
         study = fresh_process_study(
-            {"effnb": name, "reference": REFERENCES[name]},
+            specs,
             [args.env],
             processes=args.processes,
             threads=args.threads,
@@ -136,7 +148,12 @@ def main(argv: list[str] | None = None) -> int:
             recs = {r.label: r for r in study.records if r.process == i}
             lo, med, hi = study.process_ratio_ci(args.env, i, "effnb", "reference")
             ours, ref = recs["effnb"], recs["reference"]
-            rows.append((name, i, ours, ref, lo, med, hi))
+            control = (
+                study.process_ratio_ci(args.env, i, "reference copy", "reference")
+                if "reference copy" in recs
+                else (math.nan, math.nan, math.nan)
+            )
+            rows.append((name, i, ours, ref, lo, med, hi, control))
         out[name] = [
             {
                 "process": i,
@@ -148,18 +165,27 @@ def main(argv: list[str] | None = None) -> int:
                 "faults_reference": r.faults_per_call,
                 "max_abs_diff": o.max_abs_diff,
                 "allocator": o.allocator,
+                "control_ratio": c[1],
+                "control_ci": [c[0], c[2]],
             }
-            for (n, i, o, r, lo, m, hi) in rows
+            for (n, i, o, r, lo, m, hi, c) in rows
             if n == name
         ]
     head = (
         f"{'model':20s} {'proc':>4s} {'effnb ms':>9s} {'ref ms':>8s} {'ratio':>6s} "
-        f"{'95% CI':>12s} {'faults/call effnb/ref':>22s} {'max|diff|':>10s}  goal <= {GOAL}"
+        f"{'95% CI':>12s} {'copy/ref (95% CI)':>20s} {'faults/call effnb/ref':>22s} "
+        f"{'max|diff|':>10s}  goal <= {GOAL}"
     )
     print("\n" + head + "\n" + "-" * len(head))
     met_all = True
-    for name, i, ours, ref, lo, med, hi in rows:
+    for name, i, ours, ref, lo, med, hi, control in rows:
         ci = f"{lo:.3f}-{hi:.3f}" if math.isfinite(lo) else "too few"
+        c_lo, c_med, c_hi = control
+        copy = (
+            f"{c_med:.3f} ({c_lo:.3f}-{c_hi:.3f})"
+            if math.isfinite(c_lo)
+            else (f"{c_med:.3f}" if math.isfinite(c_med) else "-")
+        )
         faults = f"{ours.faults_per_call or 0:,.0f} / {ref.faults_per_call or 0:,.0f}"
         met = med <= GOAL
         met_all &= met
@@ -168,14 +194,20 @@ def main(argv: list[str] | None = None) -> int:
             verdict += " (median; CI reaches above)"
         print(
             f"{name:20s} {i:>4d} {ours.median_ms:>9.2f} {ref.median_ms:>8.2f} {med:>6.3f} "
-            f"{ci:>12s} {faults:>22s} {ours.max_abs_diff or 0:>10.1e}  {verdict}"
+            f"{ci:>12s} {copy:>20s} {faults:>22s} {ours.max_abs_diff or 0:>10.1e}  {verdict}"
         )
     if rows:
         print(f"allocator in the children: {allocator_summary(rows[0][2].allocator)}")
     print(f"goal (median ratio <= {GOAL} in every process): {'met' if met_all else 'NOT met'}")
+    controls = [c[1] for *_, c in rows if math.isfinite(c[1])]
+    if controls:
+        print(
+            f"control (a second reference copy / the reference, same processes): "
+            f"{min(controls):.3f}-{max(controls):.3f} over {len(controls)} processes"
+        )
     effnb_ms = {}
     for name in names:
-        times = [o.median_ms for (n, _, o, *_rest) in rows if n == name]
+        times = [row[2].median_ms for row in rows if row[0] == name]
         if times:
             effnb_ms[name] = sorted(times)[len(times) // 2]
     torch.set_num_threads(args.threads)
