@@ -92,7 +92,7 @@ clean-venv:
 # [tool.mutmut] only_mutate, one at a time, results kept in mutants/ between runs (a killed
 # mutant stays killed until its function changes; survivors are retried). One module:
 # make mutants MODULE=effnb/costs.py. Scores only: $(PY) scripts/mutants.py --table
-# Reviewed equivalent mutants: tests/mutants_equivalent.txt. About 40 min from scratch on 2 cores.
+# Reviewed equivalent mutants: tests/mutants_equivalent.txt. About 55 min from scratch on 2 cores.
 MODULE ?=
 mutants: $(STAMP)
 	$(PY) scripts/mutants.py $(MODULE)
