@@ -26,6 +26,15 @@ What this script adds to ``mutmut run``:
 - the table: module, mutants, killed, survived, timeout, equivalent, score, and the survivors
   that still need a test (``mutmut show NAME``, run in this directory, prints one's diff).
 
+Adding a module (``only_mutate``, ``effnb_tests`` and the test list in pyproject.toml): mutmut
+3.8 keeps two caches that do not notice, so clear them first. It re-mutates a source only when
+its copy in ``mutants/`` is older (delete ``mutants/effnb/<module>.py`` if it holds no
+``__mutmut_`` functions), and re-maps tests to functions only for new or changed test files
+(move ``mutants/mutmut-stats.json`` aside so the stats run maps every listed test anew). A
+change to the test list also resets mutmut's stored verdicts of the other modules: keep a copy
+of their ``mutants/**/*.meta`` files and put back the verdicts of functions whose source hash
+is unchanged, or run them again.
+
 It relies on two internals of mutmut 3.8 (``collect_source_file_mutation_data`` and
 ``collect_or_load_stats`` of ``mutmut.__main__``), wrapped, not copied; a mutmut without them
 stops this script with a message (the dev extra should say ``mutmut>=3.8,<4``).
