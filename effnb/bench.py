@@ -451,8 +451,10 @@ class Comparison:
         """One sentence, from the data: is ``label`` faster or slower than ``baseline``?
 
         "Resolved" means the whole confidence interval of the median per-round ratio
-        (``ratio_ci``) lies on one side of 1 +- ``tolerance``; otherwise the sentence says the
-        run cannot tell them apart. Times are per call on this run's device and threads.
+        (``ratio_ci``) lies on one side of 1 +- ``tolerance``, or, with a ``tolerance`` > 0,
+        inside [1 - tolerance, 1 + tolerance] (the two are equal within it); otherwise the
+        sentence says the run cannot tell them apart. Times are per call on this run's device
+        and threads.
         """
         tolerance = check_real(
             "tolerance", tolerance, minimum=0.0, maximum=1.0, include_maximum=False
@@ -471,6 +473,8 @@ class Comparison:
             return f"{head}: {label} is faster, {1 / med:.2f}x (resolved)"
         if math.isfinite(lo) and lo > 1 + tolerance:
             return f"{head}: {label} is slower, {med:.2f}x the time (resolved)"
+        if tolerance > 0 and 1 - tolerance <= lo and hi <= 1 + tolerance:
+            return f"{head}: equal within {tolerance:.0%} (resolved)"
         return f"{head}: not resolved, this run cannot tell them apart"
 
     def ranking(self, confidence: float = 0.95) -> str:

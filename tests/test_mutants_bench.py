@@ -290,6 +290,16 @@ def test_verdict_tolerance_bounds():
     assert c.verdict("slow", "fast", tolerance=lo - 1 - 1e-9).endswith("(resolved)")
     assert c.verdict("slow", "fast", tolerance=lo - 1 + 1e-9).endswith("tell them apart")
     assert c.verdict("fast", "slow", tolerance=0.0).endswith("(resolved)")
+    # a CI inside [1 - tolerance, 1 + tolerance] (edges included): equal within it, resolved
+    m_lo, _, m_hi = c.ratio_ci("fast", "mid")  # 0.85-1.00: neither side of 1 resolved
+    assert m_lo < 1 <= m_hi < 2 - m_lo
+    assert c.verdict("fast", "mid", tolerance=1 - m_lo) == (
+        "fast / mid time ratio 0.91 (95% CI 0.85-1.00; cpu, 2 threads, 7 rounds): "
+        f"equal within {1 - m_lo:.0%} (resolved)"
+    )
+    assert c.verdict("fast", "mid", tolerance=1 - m_lo - 1e-9).endswith("tell them apart")
+    assert c.verdict("mid", "fast", tolerance=1 / m_lo - 1).endswith("(resolved)")
+    assert c.verdict("mid", "fast", tolerance=1 / m_lo - 1 - 1e-9).endswith("tell them apart")
     with raises(ValueError, "tolerance must be a finite number in [0.0, 1.0), got 1"):
         c.verdict("fast", "slow", tolerance=1)
     with raises(ValueError, "tolerance must be a finite number in [0.0, 1.0), got -0.1"):
