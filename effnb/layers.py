@@ -115,15 +115,15 @@ class ConvNormAct(nn.Sequential):
     The conv has a bias only when there is no norm layer (BatchNorm's shift makes it
     redundant). Params = k*k*C_in*C_out/groups (+ C_out bias) + 2*C_out for BatchNorm.
 
-    An ``nn.Sequential`` of ``conv``, ``bn``, ``act`` (like torchvision's
-    ``Conv2dNormActivation``): its forward runs the three in order without the attribute
-    lookups a hand-written forward makes, a few microseconds per block that add up to
-    several percent of a small network's eager time (``benchmarks/eager_parity.py``).
+    An ``nn.Sequential`` of ``conv``, ``bn`` and, when there is an activation, ``act`` (like
+    torchvision's ``Conv2dNormActivation``: ``act_layer=None`` leaves no ``act`` child, where an
+    ``nn.Identity`` would cost a module call per forward). Its forward runs them in order
+    without the attribute lookups of a hand-written forward: a few microseconds per block that
+    add up to several percent of a small network's eager time (``benchmarks/eager_parity.py``).
     """
 
     conv: nn.Conv2d
     bn: nn.Module
-    act: nn.Module
 
     def __init__(
         self,
@@ -165,7 +165,9 @@ class ConvNormAct(nn.Sequential):
             in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias=bias
         )
         self.bn = norm_layer(out_channels) if norm_layer is not None else nn.Identity()
-        self.act = _create_act(act_layer)
+        act = _create_act(act_layer)
+        if not isinstance(act, nn.Identity):
+            self.act = act
 
 
 def depthwise(
@@ -368,7 +370,9 @@ class InvertedResidual(nn.Module):
         x = self.se(x)
         x = self.conv_pwl(x)
         if self.has_skip:
-            x = self.drop_path(x) + shortcut
+            if self.training:  # DropPath is the identity in eval mode: no call to make
+                x = self.drop_path(x)
+            x = x + shortcut
         return x
 
 

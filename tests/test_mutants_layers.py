@@ -161,7 +161,8 @@ def test_conv_norm_act_defaults():
     assert type(block.act) is nn.ReLU and block.act.inplace
     plain = ConvNormAct(4, 7, 1, norm_layer=None, act_layer=None)
     assert plain.conv.bias is not None and plain.conv.padding == (0, 0)
-    assert type(plain.bn) is nn.Identity and type(plain.act) is nn.Identity
+    assert type(plain.bn) is nn.Identity and "act" not in plain._modules
+    assert list(block._modules) == ["conv", "bn", "act"] and list(plain._modules) == ["conv", "bn"]
     no_bias = ConvNormAct(4, 7, 3, norm_layer=None, bias=False)
     assert no_bias.conv.bias is None
     biased = ConvNormAct(4, 7, 3, bias=True)
@@ -230,9 +231,9 @@ def test_depthwise_separable_structure_and_forward():
     assert default.conv_dw.conv.kernel_size == (3, 3) and default.conv_dw.conv.stride == (1, 1)
     assert type(default.conv_dw.act) is nn.ReLU and type(default.conv_pw.act) is nn.ReLU
     linear_dw = DepthwiseSeparableConv(6, 10, dw_act=False)
-    assert type(linear_dw.conv_dw.act) is nn.Identity and type(linear_dw.conv_pw.act) is nn.ReLU
+    assert "act" not in linear_dw.conv_dw._modules and type(linear_dw.conv_pw.act) is nn.ReLU
     linear_pw = DepthwiseSeparableConv(6, 10, pw_act=False)
-    assert type(linear_pw.conv_dw.act) is nn.ReLU and type(linear_pw.conv_pw.act) is nn.Identity
+    assert type(linear_pw.conv_dw.act) is nn.ReLU and "act" not in linear_pw.conv_pw._modules
     no_norm = DepthwiseSeparableConv(6, 10, norm_layer=None)
     assert type(no_norm.conv_dw.bn) is nn.Identity and type(no_norm.conv_pw.bn) is nn.Identity
     with raises(TypeError, "dw_act must be True or False, got 1 (int)"):
@@ -304,7 +305,7 @@ def test_inverted_residual_forward_with_skip_and_se():
     assert block.has_skip and type(block.drop_path) is DropPath
     assert block.conv_pw.conv.kernel_size == (1, 1) and block.conv_pw.conv.out_channels == 15
     assert block.conv_dw.conv.groups == 15 and block.conv_dw.conv.kernel_size == (5, 5)
-    assert type(block.conv_pwl.act) is nn.Identity and block.conv_pwl.conv.out_channels == 6
+    assert "act" not in block.conv_pwl._modules and block.conv_pwl.conv.out_channels == 6
     assert type(block.se) is SqueezeExcite and block.se.fc1.out_channels == 4
     x = x_of(2, 6, 7, 5)
     h = cna(x, block.conv_pw, F.hardswish)
@@ -312,6 +313,21 @@ def test_inverted_residual_forward_with_skip_and_se():
     h = block.se(h)
     want = cna(h, block.conv_pwl) + x
     assert torch.allclose(block(x), want, atol=1e-5)
+
+
+def test_inverted_residual_drops_its_branch_in_training_only():
+    block = randomize(InvertedResidual(6, 6, 12, drop_path=0.5)).eval()
+    x = x_of(16, 6, 5, 3)
+    with torch.no_grad():
+        branch = block.conv_pwl(block.conv_dw(block.conv_pw(x)))
+        assert torch.allclose(block(x), branch + x, atol=1e-5)  # eval: the branch is kept
+        block.training = block.drop_path.training = True  # BatchNorm stays in eval mode
+        torch.manual_seed(0)
+        y = block(x)
+    kept = [torch.allclose(y[i], branch[i] / 0.5 + x[i], atol=1e-5) for i in range(16)]
+    dropped = [torch.equal(y[i], x[i]) for i in range(16)]
+    assert all(k != d for k, d in zip(kept, dropped, strict=True))  # each sample one or other
+    assert any(kept) and any(dropped)
 
 
 def test_inverted_residual_without_skip_or_expansion():
@@ -381,8 +397,7 @@ def test_ghost_module_forward_and_widths():
     assert default.cheap_operation.conv.kernel_size == (3, 3)
     linear = GhostModule(5, 7, act_layer=None)
     assert (
-        type(linear.primary_conv.act) is nn.Identity
-        and type(linear.cheap_operation.act) is nn.Identity
+        "act" not in linear.primary_conv._modules and "act" not in linear.cheap_operation._modules
     )
     with raises(ValueError, "ratio must be an integer >= 2, got 1"):
         GhostModule(5, 7, ratio=1)
@@ -398,14 +413,14 @@ def test_ghost_bottleneck_forward():
     assert block.shortcut.conv_dw.conv.kernel_size == (5, 5)
     assert block.shortcut.conv_dw.conv.stride == (2, 2)
     assert (
-        type(block.shortcut.conv_dw.act) is nn.Identity
-        and type(block.shortcut.conv_pw.act) is nn.Identity
+        "act" not in block.shortcut.conv_dw._modules
+        and "act" not in block.shortcut.conv_pw._modules
     )
     assert block.conv_dw.conv.stride == (2, 2) and block.conv_dw.conv.kernel_size == (5, 5)
-    assert type(block.conv_dw.act) is nn.Identity
+    assert "act" not in block.conv_dw._modules
     assert type(block.se.gate) is nn.Hardsigmoid and type(block.se.act) is nn.ReLU
     assert type(block.ghost1.primary_conv.act) is nn.ReLU
-    assert type(block.ghost2.primary_conv.act) is nn.Identity
+    assert "act" not in block.ghost2.primary_conv._modules
     x = x_of(2, 6, 9, 7)
     h = block.ghost1(x)
     h = cna(h, block.conv_dw)
@@ -458,7 +473,7 @@ def test_shuffle_unit_stride_1_forward():
     assert type(unit.branch1) is nn.Identity and unit.stride == 1
     pw, dw, pwl = unit.branch2.conv_pw, unit.branch2.conv_dw, unit.branch2.conv_pwl
     assert (pw.conv.in_channels, pw.conv.out_channels) == (5, 5)
-    assert dw.conv.groups == 5 and dw.conv.stride == (1, 1) and type(dw.act) is nn.Identity
+    assert dw.conv.groups == 5 and dw.conv.stride == (1, 1) and "act" not in dw._modules
     x = x_of(2, 10, 5, 3)
     x1, x2 = x[:, :5], x[:, 5:]
     b2 = cna(cna(cna(x2, pw, F.relu), dw), pwl, F.relu)
@@ -471,7 +486,7 @@ def test_shuffle_unit_stride_2_forward():
     b1 = unit.branch1
     assert type(b1) is DepthwiseSeparableConv and b1.conv_dw.conv.stride == (2, 2)
     assert b1.conv_dw.conv.kernel_size == (3, 3) and b1.conv_pw.conv.out_channels == 5
-    assert type(b1.conv_dw.act) is nn.Identity and type(b1.conv_pw.act) is nn.Hardswish
+    assert "act" not in b1.conv_dw._modules and type(b1.conv_pw.act) is nn.Hardswish
     pw, dw, pwl = unit.branch2.conv_pw, unit.branch2.conv_dw, unit.branch2.conv_pwl
     assert (pw.conv.in_channels, pw.conv.out_channels) == (6, 5)
     assert dw.conv.stride == (2, 2) and dw.conv.kernel_size == (3, 3)
@@ -549,7 +564,12 @@ def test_every_conv_of_a_block_gets_the_norm_layer_and_its_kernel(build, kernels
 
 
 def _acts(module: nn.Module) -> list[str]:
-    return [type(m.act).__name__ for m in module.modules() if isinstance(m, ConvNormAct)]
+    """Each ConvNormAct's activation, "Identity" for a linear one (which has no act child)."""
+    return [
+        type(m._modules.get("act", nn.Identity())).__name__
+        for m in module.modules()
+        if isinstance(m, ConvNormAct)
+    ]
 
 
 def test_the_activation_reaches_the_convs_that_have_one():
