@@ -505,7 +505,8 @@ def test_nothing_finished_is_an_error():
     assert info.value.result.strategy == "random" and info.value.result.target_ms == 4.0
 
 
-def test_evolution_restarts_from_a_random_candidate_when_every_member_failed():
+def first_two_fail():
+    """An evaluator whose first two calls raise; later calls give ``acc_of(arch)``."""
     state = {"n": 0}
 
     def evaluator(arch):
@@ -513,6 +514,12 @@ def test_evolution_restarts_from_a_random_candidate_when_every_member_failed():
         if state["n"] <= 2:
             raise RuntimeError("the first two fail")
         return acc_of(arch)
+
+    return evaluator
+
+
+def test_evolution_restarts_from_a_random_candidate_when_every_member_failed():
+    evaluator = first_two_fail()
 
     with pytest.warns(S.SearchWarning):
         result = S.search(
@@ -767,13 +774,7 @@ def test_failed_members_leave_the_population_short(parallel):
 
 
 def test_restart_wave_draws_every_child_at_random():
-    state = {"n": 0}
-
-    def evaluator(arch):
-        state["n"] += 1
-        if state["n"] <= 2:
-            raise RuntimeError("the first two fail")
-        return acc_of(arch)
+    evaluator = first_two_fail()
 
     with pytest.warns(S.SearchWarning):
         result = S.search(
