@@ -300,6 +300,20 @@ def test_verdict_tolerance_bounds():
     assert c.verdict("fast", "mid", tolerance=1 - m_lo - 1e-9).endswith("tell them apart")
     assert c.verdict("mid", "fast", tolerance=1 / m_lo - 1).endswith("(resolved)")
     assert c.verdict("mid", "fast", tolerance=1 / m_lo - 1 - 1e-9).endswith("tell them apart")
+    # exact binary fractions: the edge 1 + tolerance is hit exactly, and counts as inside
+    edge = bench.Comparison(
+        records={k: c.records[k] for k in ("fast", "slow")},
+        rounds={"fast": [0.75, 1.0, 1.0, 1.0, 1.0, 1.25, 1.25], "slow": [1.0] * 7},
+    )
+    assert edge.ratio_ci("fast", "slow") == (0.75, 1.0, 1.25)
+    assert edge.verdict("fast", "slow", tolerance=0.25).endswith("equal within 25% (resolved)")
+    assert edge.verdict("fast", "slow", tolerance=0.125).endswith("tell them apart")
+    # identical times: a CI of exactly 1-1 is no evidence of equality without a tolerance
+    same = bench.Comparison(
+        records={k: c.records[k] for k in ("fast", "slow")},
+        rounds={"fast": [1.0] * 7, "slow": [1.0] * 7},
+    )
+    assert same.verdict("fast", "slow").endswith("cannot tell them apart")
     with raises(ValueError, "tolerance must be a finite number in [0.0, 1.0), got 1"):
         c.verdict("fast", "slow", tolerance=1)
     with raises(ValueError, "tolerance must be a finite number in [0.0, 1.0), got -0.1"):
