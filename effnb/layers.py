@@ -367,7 +367,9 @@ class InvertedResidual(nn.Module):
         shortcut = x
         x = self.conv_pw(x)
         x = self.conv_dw(x)
-        x = self.se(x)
+        se = self.se
+        if not isinstance(se, nn.Identity):  # no SE: skip the placeholder's call (~1.5 us)
+            x = se(x)
         x = self.conv_pwl(x)
         if self.has_skip:
             if self.training:  # DropPath is the identity in eval mode: no call to make
