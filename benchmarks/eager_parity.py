@@ -37,6 +37,7 @@ import platform
 import sys
 import timeit
 from collections import Counter
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -53,6 +54,18 @@ REFERENCES = {
     "efficientnet_b0": "torchvision:efficientnet_b0",
 }
 GOAL = 1.05
+NAN_CI = (math.nan, math.nan, math.nan)
+
+
+class Row(NamedTuple):
+    """One fresh process of one model: the records and the (lo, median, hi) ratios."""
+
+    name: str
+    process: int
+    ours: Any  # effnb.allocator record of effnb's model
+    ref: Any  # ... of the reference
+    ratio: tuple[float, float, float]  # effnb / reference
+    control: tuple[float, float, float]  # reference copy / reference (NaN: --no-control)
 
 
 def module_calls(model: nn.Module, x: torch.Tensor) -> Counter:
@@ -122,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         f"torch {torch.__version__}, python {platform.python_version()}, {platform.machine()}, "
         f"{args.threads} threads, batch 1, 224 px; parent {allocator_summary()}"
     )
-    rows, out = [], {}
+    rows: list[Row] = []
+    out: dict[str, list[dict]] = {}
     for name in names:
         specs = {"effnb": name, "reference": REFERENCES[name]}
         if args.control:
@@ -146,30 +160,29 @@ def main(argv: list[str] | None = None) -> int:
         procs = sorted({r.process for r in study.records})
         for i in procs:
             recs = {r.label: r for r in study.records if r.process == i}
-            lo, med, hi = study.process_ratio_ci(args.env, i, "effnb", "reference")
-            ours, ref = recs["effnb"], recs["reference"]
             control = (
                 study.process_ratio_ci(args.env, i, "reference copy", "reference")
                 if "reference copy" in recs
-                else (math.nan, math.nan, math.nan)
+                else NAN_CI
             )
-            rows.append((name, i, ours, ref, lo, med, hi, control))
+            ratio = study.process_ratio_ci(args.env, i, "effnb", "reference")
+            rows.append(Row(name, i, recs["effnb"], recs["reference"], ratio, control))
         out[name] = [
             {
-                "process": i,
-                "effnb_ms": o.median_ms,
-                "reference_ms": r.median_ms,
-                "ratio": m,
-                "ci": [lo, hi],
-                "faults_effnb": o.faults_per_call,
-                "faults_reference": r.faults_per_call,
-                "max_abs_diff": o.max_abs_diff,
-                "allocator": o.allocator,
-                "control_ratio": c[1],
-                "control_ci": [c[0], c[2]],
+                "process": row.process,
+                "effnb_ms": row.ours.median_ms,
+                "reference_ms": row.ref.median_ms,
+                "ratio": row.ratio[1],
+                "ci": [row.ratio[0], row.ratio[2]],
+                "faults_effnb": row.ours.faults_per_call,
+                "faults_reference": row.ref.faults_per_call,
+                "max_abs_diff": row.ours.max_abs_diff,
+                "allocator": row.ours.allocator,
+                "control_ratio": row.control[1],
+                "control_ci": [row.control[0], row.control[2]],
             }
-            for (n, i, o, r, lo, m, hi, c) in rows
-            if n == name
+            for row in rows
+            if row.name == name
         ]
     head = (
         f"{'model':20s} {'proc':>4s} {'effnb ms':>9s} {'ref ms':>8s} {'ratio':>6s} "
@@ -178,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("\n" + head + "\n" + "-" * len(head))
     met_all = True
-    for name, i, ours, ref, lo, med, hi, control in rows:
+    for name, i, ours, ref, (lo, med, hi), control in rows:
         ci = f"{lo:.3f}-{hi:.3f}" if math.isfinite(lo) else "too few"
         c_lo, c_med, c_hi = control
         copy = (
@@ -197,9 +210,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{ci:>12s} {copy:>20s} {faults:>22s} {ours.max_abs_diff or 0:>10.1e}  {verdict}"
         )
     if rows:
-        print(f"allocator in the children: {allocator_summary(rows[0][2].allocator)}")
+        print(f"allocator in the children: {allocator_summary(rows[0].ours.allocator)}")
     print(f"goal (median ratio <= {GOAL} in every process): {'met' if met_all else 'NOT met'}")
-    controls = [c[1] for *_, c in rows if math.isfinite(c[1])]
+    controls = [row.control[1] for row in rows if math.isfinite(row.control[1])]
     if controls:
         print(
             f"control (a second reference copy / the reference, same processes): "
@@ -207,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     effnb_ms = {}
     for name in names:
-        times = [row[2].median_ms for row in rows if row[0] == name]
+        times = [row.ours.median_ms for row in rows if row.name == name]
         if times:
             effnb_ms[name] = sorted(times)[len(times) // 2]
     torch.set_num_threads(args.threads)

@@ -485,8 +485,9 @@ class DeployedModel(nn.Module):
     TorchScript trace, or ``None`` for the eager copy; ``compiled``: ``torch.compile``),
     ``"onnxruntime"`` or ``"openvino"`` (an ONNX export of ``model``: one per input shape with
     ``shapes="static"``, at most ``MAX_RUNNERS`` kept, the least recently made dropped first; one
-    for every shape with ``"dynamic"``). ``threads`` is the thread count every call runs with (PyTorch's is set for the call and restored; a runtime
-    session has its own pool of that size). ``folded`` and ``replaced`` count the BatchNorms
+    for every shape with ``"dynamic"``). ``threads`` is the thread count every call runs with
+    (PyTorch's is set for the call and restored; a runtime session has its own pool of that
+    size). ``folded`` and ``replaced`` count the BatchNorms
     folded and the blocks swapped.
 
     **Checked against eager.** A trace or an export records one path through the code, so a
